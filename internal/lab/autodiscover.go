@@ -1,0 +1,329 @@
+package lab
+
+import (
+	"crypto/subtle"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Reply is what an Autodiscover server answers for one mailbox. Exactly one
+// field (or group) should be set.
+type Reply struct {
+	// Settings returns a full Outlook (or MobileSync) configuration.
+	Settings *Settings
+	// RedirectAddr answers Action=redirectAddr with this address.
+	RedirectAddr string
+	// RedirectURL answers Action=redirectUrl with this URL.
+	RedirectURL string
+	// ErrorCode (with ErrorMessage) answers with an Autodiscover Error.
+	ErrorCode    string
+	ErrorMessage string
+	// Status with Location answers an HTTP redirect (or any status).
+	Status   int
+	Location string
+	// Raw answers with this body and content type as it is.
+	Raw         string
+	ContentType string
+}
+
+// Settings describes a mailbox's configuration.
+type Settings struct {
+	DisplayName string
+	// Server is the mail host (EXPR Server, EWS URL host).
+	Server string
+	// MailboxGUID makes the EXCH Server value <guid>@<domain>.
+	MailboxGUID     string
+	MicrosoftOnline bool
+}
+
+// Autodiscover is an http.Handler that plays an Exchange Autodiscover
+// virtual directory.
+type Autodiscover struct {
+	// Users maps a lower-case address to its reply. Unknown addresses get
+	// ErrorCode 500, like Exchange.
+	Users map[string]Reply
+	// Accounts maps user name to password. When set, HTTP Basic with one
+	// of them is required before any answer; the 401 offers Challenges
+	// (default: Negotiate, NTLM and Basic, as IIS does).
+	Accounts   map[string]string
+	Challenges []string
+
+	mu sync.Mutex
+}
+
+// SetUser changes the reply for one address while the server runs.
+func (a *Autodiscover) SetUser(address string, r Reply) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.Users == nil {
+		a.Users = map[string]Reply{}
+	}
+	a.Users[strings.ToLower(address)] = r
+}
+
+func (a *Autodiscover) reply(address string) (Reply, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.Users[strings.ToLower(address)]
+	return r, ok
+}
+
+func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.needsAuth() && !a.authorized(r) {
+		challenges := a.Challenges
+		if challenges == nil {
+			challenges = []string{"Negotiate", "NTLM", `Basic realm="` + hostOnly(r.Host) + `"`}
+		}
+		for _, c := range challenges {
+			w.Header().Add("WWW-Authenticate", c)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeXML(w, errorXML("600", "Invalid Request"))
+		return
+	}
+	address, schema, err := readRequest(r.Body)
+	if err != nil {
+		writeXML(w, errorXML("600", "Invalid Request"))
+		return
+	}
+	rep, ok := a.reply(address)
+	if !ok {
+		writeXML(w, errorXML("500", "The email address can't be found."))
+		return
+	}
+	serveReply(w, rep, address, schema)
+}
+
+func (a *Autodiscover) authorized(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	a.mu.Lock()
+	want, known := a.Accounts[user]
+	a.mu.Unlock()
+	return known && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1
+}
+
+func (a *Autodiscover) needsAuth() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.Accounts) > 0
+}
+
+// AddAccount lets one more user authenticate.
+func (a *Autodiscover) AddAccount(user, password string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.Accounts == nil {
+		a.Accounts = map[string]string{}
+	}
+	a.Accounts[user] = password
+}
+
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i > 0 && !strings.HasSuffix(h, "]") {
+		return h[:i]
+	}
+	return h
+}
+
+func serveReply(w http.ResponseWriter, rep Reply, address, schema string) {
+	switch {
+	case rep.Location != "" || rep.Status != 0 && rep.Raw == "":
+		if rep.Location != "" {
+			w.Header().Set("Location", rep.Location)
+		}
+		status := rep.Status
+		if status == 0 {
+			status = http.StatusFound
+		}
+		w.WriteHeader(status)
+	case rep.Raw != "":
+		if rep.ContentType != "" {
+			w.Header().Set("Content-Type", rep.ContentType)
+		}
+		if rep.Status != 0 {
+			w.WriteHeader(rep.Status)
+		}
+		_, _ = io.WriteString(w, rep.Raw)
+	case rep.ErrorCode != "":
+		writeXML(w, errorXML(rep.ErrorCode, rep.ErrorMessage))
+	case rep.RedirectAddr != "":
+		writeXML(w, redirectXML("redirectAddr", "RedirectAddr", rep.RedirectAddr))
+	case rep.RedirectURL != "":
+		writeXML(w, redirectXML("redirectUrl", "RedirectUrl", rep.RedirectURL))
+	case rep.Settings != nil:
+		if strings.Contains(schema, "mobilesync") {
+			writeXML(w, mobileSettingsXML(address, rep.Settings))
+			return
+		}
+		writeXML(w, settingsXML(address, rep.Settings))
+	default:
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+}
+
+// readRequest pulls EMailAddress and AcceptableResponseSchema out of a POX
+// request by local name.
+func readRequest(body io.Reader) (address, schema string, err error) {
+	var req struct {
+		Request struct {
+			EMailAddress             string `xml:"EMailAddress"`
+			AcceptableResponseSchema string `xml:"AcceptableResponseSchema"`
+		} `xml:"Request"`
+	}
+	if err := xml.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&req); err != nil {
+		return "", "", err
+	}
+	if req.Request.EMailAddress == "" {
+		return "", "", fmt.Errorf("no EMailAddress")
+	}
+	return strings.TrimSpace(req.Request.EMailAddress), req.Request.AcceptableResponseSchema, nil
+}
+
+func writeXML(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = io.WriteString(w, body)
+}
+
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+const (
+	nsBase    = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+	nsOutlook = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+	nsMobile  = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
+)
+
+func errorXML(code, message string) string {
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="` + nsBase + `">
+  <Response>
+    <Error Time="10:00:00.0000000" Id="2477272213">
+      <ErrorCode>` + esc(code) + `</ErrorCode>
+      <Message>` + esc(message) + `</Message>
+      <DebugData />
+    </Error>
+  </Response>
+</Autodiscover>`
+}
+
+func redirectXML(action, element, target string) string {
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="` + nsBase + `">
+  <Response xmlns="` + nsOutlook + `">
+    <Account>
+      <Action>` + action + `</Action>
+      <` + element + `>` + esc(target) + `</` + element + `>
+    </Account>
+  </Response>
+</Autodiscover>`
+}
+
+func settingsXML(address string, s *Settings) string {
+	domain := address[strings.LastIndexByte(address, '@')+1:]
+	guid := s.MailboxGUID
+	if guid == "" {
+		guid = "5e1f0a9c-7a3b-4d0e-9f21-3c4b5d6e7f80"
+	}
+	base := "https://" + s.Server
+	online := "False"
+	if s.MicrosoftOnline {
+		online = "True"
+	}
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="` + nsBase + `">
+  <Response xmlns="` + nsOutlook + `">
+    <User>
+      <DisplayName>` + esc(s.DisplayName) + `</DisplayName>
+      <LegacyDN>/o=Lab/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=` + esc(guid) + `</LegacyDN>
+      <AutoDiscoverSMTPAddress>` + esc(address) + `</AutoDiscoverSMTPAddress>
+      <DeploymentId>0b9c5a44-1d2e-4f60-8a7b-9c0d1e2f3a4b</DeploymentId>
+    </User>
+    <Account>
+      <AccountType>email</AccountType>
+      <Action>settings</Action>
+      <MicrosoftOnline>` + online + `</MicrosoftOnline>
+      <Protocol>
+        <Type>EXCH</Type>
+        <Server>` + esc(guid+"@"+domain) + `</Server>
+        <ServerVersion>73C18880</ServerVersion>
+        <ASUrl>` + esc(base) + `/EWS/Exchange.asmx</ASUrl>
+        <EwsUrl>` + esc(base) + `/EWS/Exchange.asmx</EwsUrl>
+        <OOFUrl>` + esc(base) + `/EWS/Exchange.asmx</OOFUrl>
+        <OABUrl>` + esc(base) + `/OAB/` + esc(guid) + `/</OABUrl>
+      </Protocol>
+      <Protocol>
+        <Type>EXPR</Type>
+        <Server>` + esc(s.Server) + `</Server>
+        <SSL>On</SSL>
+        <AuthPackage>Negotiate</AuthPackage>
+        <ASUrl>` + esc(base) + `/EWS/Exchange.asmx</ASUrl>
+        <EwsUrl>` + esc(base) + `/EWS/Exchange.asmx</EwsUrl>
+        <OABUrl>` + esc(base) + `/OAB/` + esc(guid) + `/</OABUrl>
+      </Protocol>
+      <Protocol>
+        <Type>WEB</Type>
+        <External>
+          <OWAUrl AuthenticationMethod="Fba">` + esc(base) + `/owa/</OWAUrl>
+        </External>
+      </Protocol>
+    </Account>
+  </Response>
+</Autodiscover>`
+}
+
+func mobileSettingsXML(address string, s *Settings) string {
+	url := "https://" + s.Server + "/Microsoft-Server-ActiveSync"
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="` + nsBase + `">
+  <Response xmlns="` + nsMobile + `">
+    <Culture>en:us</Culture>
+    <User>
+      <DisplayName>` + esc(s.DisplayName) + `</DisplayName>
+      <EMailAddress>` + esc(address) + `</EMailAddress>
+    </User>
+    <Action>
+      <Settings>
+        <Server>
+          <Type>MobileSync</Type>
+          <Url>` + esc(url) + `</Url>
+          <Name>` + esc(url) + `</Name>
+        </Server>
+      </Settings>
+    </Action>
+  </Response>
+</Autodiscover>`
+}
+
+// Redirect is an http.Handler that answers every request with status and
+// Location: the "AutodiscoverRedirection" site on port 80.
+func Redirect(status int, location string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Location", location)
+		w.WriteHeader(status)
+	})
+}
+
+// Static answers every request with status, content type and body: a web
+// site on the domain root, an HTML error page, garbage.
+func Static(status int, contentType, body string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	})
+}

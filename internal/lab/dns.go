@@ -1,0 +1,150 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// zone is the estate's DNS data: any name below any domain, answered
+// authoritatively. Names with no record at all get NXDOMAIN.
+type zone struct {
+	mu      sync.RWMutex
+	records map[string][]dns.RR // by lower-case FQDN
+	// delay is added before every answer (benchmarks inject latency).
+	delay time.Duration
+	// queries counts the questions received.
+	queries atomic.Int64
+}
+
+func (z *zone) add(rr dns.RR) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	name := strings.ToLower(rr.Header().Name)
+	z.records[name] = append(z.records[name], rr)
+}
+
+func (z *zone) remove(name string, rtype uint16) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	name = strings.ToLower(dns.Fqdn(name))
+	kept := z.records[name][:0]
+	for _, rr := range z.records[name] {
+		if rr.Header().Rrtype != rtype {
+			kept = append(kept, rr)
+		}
+	}
+	if len(kept) == 0 {
+		delete(z.records, name)
+		return
+	}
+	z.records[name] = kept
+}
+
+func (z *zone) has(name string, rtype uint16) bool {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	for _, rr := range z.records[strings.ToLower(dns.Fqdn(name))] {
+		if rr.Header().Rrtype == rtype {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeDNS answers like a recursive resolver would: CNAMEs are followed
+// inside the zone and the whole chain is put in the answer.
+func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	z.queries.Add(1)
+	z.mu.RLock()
+	delay := z.delay
+	z.mu.RUnlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	m.RecursionAvailable = true
+	if len(req.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		_ = w.WriteMsg(m)
+		return
+	}
+	q := req.Question[0]
+	m.Answer, m.Rcode = z.answer(strings.ToLower(q.Name), q.Qtype)
+	_ = w.WriteMsg(m)
+}
+
+func (z *zone) answer(name string, qtype uint16) ([]dns.RR, int) {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	var out []dns.RR
+	for hops := 0; hops < 10; hops++ {
+		rrs, exists := z.records[name]
+		if !exists {
+			if hops == 0 {
+				return nil, dns.RcodeNameError
+			}
+			return out, dns.RcodeSuccess
+		}
+		var cname *dns.CNAME
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == qtype {
+				out = append(out, dns.Copy(rr))
+			}
+			if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+				cname = c
+			}
+		}
+		if cname == nil {
+			return out, dns.RcodeSuccess
+		}
+		out = append(out, dns.Copy(cname))
+		name = strings.ToLower(cname.Target)
+	}
+	return out, dns.RcodeServerFailure
+}
+
+// dnsServer serves the zone over UDP and TCP on one loopback port.
+type dnsServer struct {
+	addr string
+	udp  *dns.Server
+	tcp  *dns.Server
+}
+
+func startDNS(z *zone) (*dnsServer, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("lab DNS: %w", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("lab DNS (tcp): %w", err)
+	}
+	s := &dnsServer{
+		addr: pc.LocalAddr().String(),
+		udp:  &dns.Server{PacketConn: pc, Handler: z},
+		tcp:  &dns.Server{Listener: ln, Handler: z},
+	}
+	started := make(chan struct{}, 2)
+	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go func() { _ = s.udp.ActivateAndServe() }()
+	go func() { _ = s.tcp.ActivateAndServe() }()
+	<-started
+	<-started
+	return s, nil
+}
+
+func (s *dnsServer) close() {
+	_ = s.udp.Shutdown()
+	_ = s.tcp.Shutdown()
+}

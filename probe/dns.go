@@ -1,0 +1,278 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEDepth bounds how many CNAME hops a lookup follows before giving up.
+const maxCNAMEDepth = 8
+
+// resolver queries the module's DNS servers directly with miekg/dns so the
+// probe sees (and times) exactly what DNS says, CNAME chain included, rather
+// than what the system resolver caches.
+type resolver struct {
+	servers []string
+	timeout time.Duration
+}
+
+// stepError is a failed step: a fixed class for metrics and a detail for
+// people.
+type stepError struct {
+	class  string
+	detail string
+}
+
+func (e *stepError) Error() string { return e.class + ": " + e.detail }
+
+func failf(class, format string, args ...any) *stepError {
+	return &stepError{class: class, detail: fmt.Sprintf(format, args...)}
+}
+
+func newResolver(server string, timeout time.Duration) (*resolver, error) {
+	if server != "" {
+		return &resolver{servers: []string{server}, timeout: timeout}, nil
+	}
+	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil {
+		return nil, fmt.Errorf("reading system resolver configuration: %w", err)
+	}
+	if len(cc.Servers) == 0 {
+		return nil, errors.New("no nameserver in /etc/resolv.conf")
+	}
+	r := &resolver{timeout: timeout}
+	for _, s := range cc.Servers {
+		r.servers = append(r.servers, net.JoinHostPort(s, cc.Port))
+	}
+	return r, nil
+}
+
+// exchange asks each server in turn, over UDP and then TCP when the answer
+// was truncated. A definite answer (any rcode) from one server ends it.
+func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, *stepError) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = true
+	m.SetEdns0(4096, false)
+	var last error
+	for _, server := range r.servers {
+		qctx, cancel := context.WithTimeout(ctx, r.timeout)
+		c := &dns.Client{Net: "udp", UDPSize: 4096}
+		resp, _, err := c.ExchangeContext(qctx, m, server)
+		if err == nil && resp.Truncated {
+			c.Net = "tcp"
+			resp, _, err = c.ExchangeContext(qctx, m, server)
+		}
+		cancel()
+		if err == nil {
+			return resp, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if isTimeout(last) || ctx.Err() != nil {
+		return nil, failf("timeout", "no answer from %s within %s", strings.Join(r.servers, ", "), r.timeout)
+	}
+	return nil, failf("dns_error", "query for %s failed: %v", name, last)
+}
+
+// hostLookup is what a successful A/AAAA lookup found.
+type hostLookup struct {
+	addrs  []netip.Addr
+	cnames []string // the CNAME chain from the queried name, in order
+}
+
+// lookupHost resolves A and AAAA (as the IP version allows) in parallel and
+// orders IPv4 before IPv6 so the dial order is predictable.
+func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (hostLookup, *stepError) {
+	var qtypes []uint16
+	if v != IPv6 {
+		qtypes = append(qtypes, dns.TypeA)
+	}
+	if v != IPv4 {
+		qtypes = append(qtypes, dns.TypeAAAA)
+	}
+	type answer struct {
+		addrs  []netip.Addr
+		cnames []string
+		err    *stepError
+	}
+	answers := make([]answer, len(qtypes))
+	var wg sync.WaitGroup
+	for i, qt := range qtypes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, c, err := r.followCNAMEs(ctx, host, qt)
+			answers[i] = answer{a, c, err}
+		}()
+	}
+	wg.Wait()
+
+	var out hostLookup
+	var firstErr *stepError
+	for _, a := range answers {
+		out.addrs = append(out.addrs, a.addrs...)
+		if len(a.cnames) > len(out.cnames) {
+			out.cnames = a.cnames
+		}
+		if a.err != nil && (firstErr == nil || firstErr.class == "no_records") {
+			firstErr = a.err
+		}
+	}
+	if len(out.addrs) > 0 {
+		return out, nil
+	}
+	if firstErr == nil {
+		firstErr = failf("no_records", "%s has no %s records", host, familyWords(v))
+	}
+	return out, firstErr
+}
+
+func familyWords(v IPVersion) string {
+	switch v {
+	case IPv4:
+		return "A"
+	case IPv6:
+		return "AAAA"
+	}
+	return "A or AAAA"
+}
+
+// followCNAMEs returns the addresses of one type for host, following CNAMEs
+// both inside one answer and, when the resolver stopped at a CNAME, with a
+// further query for the target.
+func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, []string, *stepError) {
+	current := dns.Fqdn(host)
+	var chain []string
+	for depth := 0; depth <= maxCNAMEDepth; depth++ {
+		resp, serr := r.exchange(ctx, current, qtype)
+		if serr != nil {
+			return nil, chain, serr
+		}
+		switch resp.Rcode {
+		case dns.RcodeSuccess:
+		case dns.RcodeNameError:
+			return nil, chain, failf("nxdomain", "%s does not exist (NXDOMAIN)", strings.TrimSuffix(current, "."))
+		default:
+			return nil, chain, failf("servfail", "server answered %s for %s", dns.RcodeToString[resp.Rcode], strings.TrimSuffix(current, "."))
+		}
+		before := current
+		current, chain = applyCNAMEs(resp, current, chain)
+		if len(chain) > maxCNAMEDepth {
+			return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
+		}
+		if addrs := addressesOf(resp, current); len(addrs) > 0 {
+			return addrs, chain, nil
+		}
+		if current == before {
+			return nil, chain, failf("no_records", "%s has no %s record", strings.TrimSuffix(current, "."), dns.TypeToString[qtype])
+		}
+		// The answer stopped at a CNAME whose target it did not include.
+	}
+	return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
+}
+
+// applyCNAMEs follows the CNAME records of one answer from name onwards.
+func applyCNAMEs(resp *dns.Msg, name string, chain []string) (string, []string) {
+	for hop := 0; hop <= maxCNAMEDepth; hop++ {
+		next := ""
+		for _, rr := range resp.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, name) {
+				next = dns.Fqdn(c.Target)
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		name = next
+		chain = append(chain, strings.TrimSuffix(name, "."))
+	}
+	return name, chain
+}
+
+func addressesOf(resp *dns.Msg, name string) []netip.Addr {
+	var addrs []netip.Addr
+	for _, rr := range resp.Answer {
+		if !strings.EqualFold(rr.Header().Name, name) {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				addrs = append(addrs, a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA.To16()); ok {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	return addrs
+}
+
+// srvTarget is one SRV answer, in the order the probe will try it.
+type srvTarget struct {
+	Target   string
+	Port     int
+	Priority int
+	Weight   int
+}
+
+// lookupSRV returns the SRV records of name ordered by RFC 2782: lowest
+// priority first; within a priority the heavier weight first (a
+// deterministic stand-in for the weighted random pick, so runs repeat).
+func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *stepError) {
+	resp, serr := r.exchange(ctx, name, dns.TypeSRV)
+	if serr != nil {
+		return nil, serr
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		return nil, failf("nxdomain", "%s does not exist (NXDOMAIN)", name)
+	default:
+		return nil, failf("servfail", "server answered %s for %s", dns.RcodeToString[resp.Rcode], name)
+	}
+	var out []srvTarget
+	for _, rr := range resp.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			out = append(out, srvTarget{
+				Target:   strings.ToLower(strings.TrimSuffix(s.Target, ".")),
+				Port:     int(s.Port),
+				Priority: int(s.Priority),
+				Weight:   int(s.Weight),
+			})
+		}
+	}
+	if len(out) == 0 {
+		return nil, failf("no_records", "%s has no SRV record", name)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Priority != out[j].Priority {
+			return out[i].Priority < out[j].Priority
+		}
+		if out[i].Weight != out[j].Weight {
+			return out[i].Weight > out[j].Weight
+		}
+		return out[i].Target < out[j].Target
+	})
+	return out, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

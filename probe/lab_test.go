@@ -1,0 +1,47 @@
+package probe_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+// newEstate starts a simulated estate that is closed with the test.
+func newEstate(t *testing.T) *lab.Estate {
+	t.Helper()
+	e, err := lab.New()
+	if err != nil {
+		t.Fatalf("starting the lab: %v", err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// settingsFor points a probe at the estate with the mailbox's credentials.
+func settingsFor(e *lab.Estate, mb lab.Mailbox) probe.Settings {
+	s := probe.Settings{
+		DNSServer:      e.DNSAddr(),
+		RootCAs:        e.RootCAs(),
+		ConnectTo:      e.ConnectTo(),
+		AllowedDomains: mb.AllowedDomains,
+		StepTimeout:    2 * time.Second,
+	}
+	if mb.Username != "" {
+		s.Auth = &probe.Basic{Username: mb.Username, Password: mb.Password}
+	}
+	return s
+}
+
+func mustRun(t *testing.T, address string, s probe.Settings) *probe.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := probe.Run(ctx, address, s)
+	if err != nil {
+		t.Fatalf("Run(%q): %v", address, err)
+	}
+	return res
+}

@@ -1,0 +1,98 @@
+package probe
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Log renders the result as a step log in the words of Microsoft Remote
+// Connectivity Analyzer, one line per step, grouped by candidate URL:
+//
+//	Attempting to resolve the host name autodiscover.contoso.test in DNS … OK: resolved 127.0.0.11 (0 ms)
+func (r *Result) Log() string {
+	var b strings.Builder
+	r.WriteLog(&b)
+	return b.String()
+}
+
+// WriteLog writes Log to w.
+func (r *Result) WriteLog(w io.Writer) {
+	fmt.Fprintf(w, "Testing Autodiscover for %s.\n", r.Mailbox)
+	fmt.Fprintf(w, "Attempting each method of contacting the Autodiscover service.\n")
+	hop, mailbox, group := -1, "", ""
+	for _, s := range r.Steps {
+		if s.Hop != hop || s.Mailbox != mailbox {
+			hop, mailbox, group = s.Hop, s.Mailbox, ""
+			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, s.Mailbox)
+		}
+		if g := candidateHeading(s); g != group {
+			group = g
+			fmt.Fprintf(w, "  %s\n", g)
+		}
+		mark, verdict := "✓", "OK"
+		if !s.OK {
+			mark, verdict = "✗", "FAILED ("+s.ErrorClass+")"
+		}
+		fmt.Fprintf(w, "    %s %s … %s", mark, stepPhrase(s), verdict)
+		if s.Detail != "" {
+			fmt.Fprintf(w, ": %s", s.Detail)
+		}
+		fmt.Fprintf(w, " (%s)\n", ms(s.Duration))
+	}
+	fmt.Fprintln(w)
+	switch {
+	case r.Success:
+		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", r.FinalURL, r.RedirectHops, ms(r.Duration))
+	default:
+		fmt.Fprintf(w, "Testing Autodiscover failed after %d redirect hop(s) in %s: %s.\n", r.RedirectHops, ms(r.Duration), r.Reason)
+	}
+}
+
+func candidateHeading(s Step) string {
+	switch {
+	case s.Name == StepSRVLookup:
+		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
+	case s.Method == MethodHTTPRedirect:
+		return "Attempting to contact the Autodiscover service using the HTTP redirect method (" + s.URL + ")."
+	}
+	via := map[Method]string{
+		MethodRootDomain:         "the domain root",
+		MethodAutodiscoverDomain: "the autodiscover host",
+		MethodSRV:                "an SRV record",
+		MethodRedirect:           "a redirect",
+	}[s.Method]
+	return fmt.Sprintf("Attempting to test potential Autodiscover URL %s (from %s).", s.URL, via)
+}
+
+func stepPhrase(s Step) string {
+	switch s.Name {
+	case StepDNS:
+		return fmt.Sprintf("Attempting to resolve the host name %s in DNS", s.Host)
+	case StepSRVLookup:
+		return fmt.Sprintf("Attempting to locate SRV record %s in DNS", s.Host)
+	case StepTCP:
+		return fmt.Sprintf("Testing TCP port %d on host %s to ensure it's listening and open", s.Port, s.Host)
+	case StepTLSHandshake:
+		return fmt.Sprintf("Attempting to obtain the SSL certificate from remote server %s on port %d", s.Host, s.Port)
+	case StepCertName:
+		return "Validating the certificate name"
+	case StepCertTrust:
+		return "Validating the certificate trust"
+	case StepCertValidity:
+		return "Testing the certificate date to confirm the certificate is valid"
+	case StepClientCert:
+		return "Checking the IIS configuration for client certificate authentication"
+	case StepHTTPGet:
+		return fmt.Sprintf("Checking the host %s for an HTTP redirect to the Autodiscover service", s.Host)
+	case StepCredentials:
+		return "Providing user credentials"
+	case StepRequest:
+		return fmt.Sprintf("Attempting to send an Autodiscover POST request to %s", s.URL)
+	case StepParse:
+		return "Analyzing the Autodiscover response"
+	case StepRedirect:
+		return "Checking the redirect"
+	}
+	return string(s.Name)
+}

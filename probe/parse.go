@@ -1,0 +1,510 @@
+package probe
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Request and response namespaces of the POX protocol (MS-OXDSCLI 2.2.3,
+// MS-ASCMD 2.2.3.1).
+const (
+	outlookRequestNS     = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+	outlookResponseNS    = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+	mobileSyncRequestNS  = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006"
+	mobileSyncResponseNS = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
+)
+
+// BuildRequest returns the POX request body asking for the settings of
+// address in the given schema. Any schema other than SchemaMobileSync gets
+// the Outlook flavour, matching the Settings default.
+func BuildRequest(schema Schema, address string) []byte {
+	requestNS, responseNS := outlookRequestNS, outlookResponseNS
+	if schema == SchemaMobileSync {
+		requestNS, responseNS = mobileSyncRequestNS, mobileSyncResponseNS
+	}
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n")
+	b.WriteString(`<Autodiscover xmlns="` + requestNS + `">` + "\n")
+	b.WriteString("  <Request>\n    <EMailAddress>")
+	// EscapeText only fails when the writer does; bytes.Buffer never does.
+	_ = xml.EscapeText(&b, []byte(address))
+	b.WriteString("</EMailAddress>\n")
+	b.WriteString("    <AcceptableResponseSchema>" + responseNS + "</AcceptableResponseSchema>\n")
+	b.WriteString("  </Request>\n</Autodiscover>\n")
+	return b.Bytes()
+}
+
+// ParseError classes. They are a fixed vocabulary because callers use them
+// as metric label values.
+const (
+	ParseEmptyBody       = "empty_body"       // nothing but whitespace
+	ParseBadXML          = "bad_xml"          // not well-formed, bad charset, too deep, too many tokens, DTD
+	ParseNotAutodiscover = "not_autodiscover" // well-formed XML of some other kind
+	ParseNoAction        = "no_action"        // a Response with neither an Action nor an Error
+	ParseBadAction       = "bad_action"       // unknown Action, or a redirect without its target
+)
+
+// ParseError says why an answer is not a usable Autodiscover response.
+type ParseError struct {
+	Class  string // one of the Parse* class constants
+	Detail string // short, human-readable; quotes at most a clipped bit of the body
+}
+
+func (e *ParseError) Error() string {
+	var prefix string
+	switch e.Class {
+	case ParseEmptyBody:
+		prefix = "empty Autodiscover answer"
+	case ParseBadXML:
+		prefix = "malformed XML"
+	case ParseNotAutodiscover:
+		prefix = "not an Autodiscover answer"
+	case ParseNoAction:
+		prefix = "Autodiscover answer without an action"
+	case ParseBadAction:
+		prefix = "bad Autodiscover action"
+	default:
+		prefix = "unusable Autodiscover answer"
+	}
+	if e.Detail == "" {
+		return prefix
+	}
+	return prefix + ": " + e.Detail
+}
+
+func parseErrorf(class, format string, args ...any) *ParseError {
+	return &ParseError{Class: class, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Limits on what ParseResponse will tokenize. The deepest legitimate path
+// (Autodiscover/Response/Account/Protocol/Internal/Protocol/ASUrl) is 7
+// levels and a large answer is a few thousand tokens, so these only stop
+// hostile or broken bodies.
+const (
+	maxXMLDepth  = 64
+	maxXMLTokens = 100000
+	// maxQuotedInput bounds how much server text a Detail repeats, so the
+	// step log cannot be flooded or spoofed through it.
+	maxQuotedInput = 80
+)
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ParseResponse parses a POX Autodiscover answer (Outlook or MobileSync).
+// Elements are matched by local name, case-insensitively, because servers
+// and older clients disagree on namespaces (http vs https) and on spelling
+// (RedirectUrl vs RedirectURL). Every error is a *ParseError.
+func ParseResponse(body []byte) (*Response, error) {
+	body = bytes.TrimLeftFunc(bytes.TrimPrefix(body, utf8BOM), unicode.IsSpace)
+	if len(body) == 0 {
+		return nil, &ParseError{Class: ParseEmptyBody, Detail: "the body is empty"}
+	}
+	root, err := decodeXMLTree(body)
+	if err != nil {
+		return nil, err
+	}
+	respNode := root.child("Response")
+	if respNode == nil {
+		return nil, &ParseError{Class: ParseNotAutodiscover, Detail: "no Response element under Autodiscover"}
+	}
+	resp := &Response{Schema: SchemaOutlook, User: userFromNode(respNode.child("User"))}
+	if strings.Contains(strings.ToLower(respNode.space), "mobilesync") {
+		resp.Schema = SchemaMobileSync
+	}
+	if e := respNode.child("Error"); e != nil {
+		resp.Error = errorFromNode(e)
+	}
+	if resp.Schema == SchemaMobileSync {
+		err = fillMobileSync(resp, respNode.child("Action"))
+	} else {
+		err = fillOutlook(resp, respNode.child("Account"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.Action == "" && resp.Error == nil {
+		return nil, &ParseError{Class: ParseNoAction, Detail: "the Response has neither an Action nor an Error"}
+	}
+	return resp, nil
+}
+
+// fillOutlook reads Response/Account of the Outlook schema.
+func fillOutlook(resp *Response, account *xnode) error {
+	if account == nil {
+		return nil
+	}
+	resp.RedirectAddr = account.childText("RedirectAddr")
+	resp.RedirectURL = account.childText("RedirectUrl")
+	resp.MicrosoftOnline = strings.EqualFold(account.childText("MicrosoftOnline"), "true")
+	if resp.Error == nil {
+		if e := account.child("Error"); e != nil {
+			resp.Error = errorFromNode(e)
+		}
+	}
+	for _, k := range account.kids {
+		if strings.EqualFold(k.local, "Protocol") {
+			resp.Protocols = append(resp.Protocols, protocolFromNode(k))
+		}
+	}
+	action, err := normaliseAction(account.childText("Action"))
+	if err != nil {
+		return err
+	}
+	resp.Action = action
+	return checkRedirectTarget(resp)
+}
+
+// normaliseAction maps the wire spelling to the Action* constants. An empty
+// or absent Action is not an error here: an Error may stand in for it.
+func normaliseAction(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	for _, known := range []string{ActionSettings, ActionRedirectAddr, ActionRedirectURL} {
+		if strings.EqualFold(raw, known) {
+			return known, nil
+		}
+	}
+	return "", parseErrorf(ParseBadAction, "unknown Action %q", clipInput(raw))
+}
+
+// checkRedirectTarget rejects a redirect that does not say where to go:
+// following it would have the caller chase an empty address or URL.
+func checkRedirectTarget(resp *Response) error {
+	switch {
+	case resp.Action == ActionRedirectAddr && resp.RedirectAddr == "":
+		return &ParseError{Class: ParseBadAction, Detail: "Action redirectAddr without a RedirectAddr"}
+	case resp.Action == ActionRedirectURL && resp.RedirectURL == "":
+		return &ParseError{Class: ParseBadAction, Detail: "Action redirectUrl without a RedirectUrl"}
+	}
+	return nil
+}
+
+// fillMobileSync reads Response/Action of the MobileSync schema, where the
+// action is told by which child is present rather than by a text value.
+func fillMobileSync(resp *Response, action *xnode) error {
+	if action == nil {
+		return nil
+	}
+	if resp.Error == nil {
+		if e := action.child("Error"); e != nil {
+			resp.Error = errorFromNode(e)
+		}
+	}
+	// The first of Settings or Redirect decides, as for a client that acts
+	// on the first instruction it reads.
+	for _, k := range action.kids {
+		if strings.EqualFold(k.local, "Settings") {
+			resp.Action = ActionSettings
+			resp.MobileServers = mobileServersFromNode(k)
+			return nil
+		}
+		if strings.EqualFold(k.local, "Redirect") {
+			if k.text == "" {
+				return &ParseError{Class: ParseBadAction, Detail: "Action/Redirect without an address"}
+			}
+			resp.Action, resp.RedirectAddr = ActionRedirectAddr, k.text
+			return nil
+		}
+	}
+	if resp.Error == nil && len(action.kids) > 0 {
+		return &ParseError{Class: ParseBadAction, Detail: "Action holds no Settings, Redirect or Error"}
+	}
+	return nil
+}
+
+func mobileServersFromNode(settings *xnode) []MobileServer {
+	var servers []MobileServer
+	for _, k := range settings.kids {
+		if !strings.EqualFold(k.local, "Server") {
+			continue
+		}
+		servers = append(servers, MobileServer{
+			Type: k.childText("Type"),
+			URL:  k.childText("Url"),
+			Name: k.childText("Name"),
+		})
+	}
+	return servers
+}
+
+// userFromNode reads both schemas' User fields at once: they never clash,
+// and an answer in a surprising namespace still yields what it carries.
+func userFromNode(n *xnode) User {
+	if n == nil {
+		return User{}
+	}
+	return User{
+		DisplayName:             n.childText("DisplayName"),
+		LegacyDN:                n.childText("LegacyDN"),
+		AutoDiscoverSMTPAddress: n.childText("AutoDiscoverSMTPAddress"),
+		DeploymentID:            n.childText("DeploymentId"),
+		EMailAddress:            n.childText("EMailAddress"),
+	}
+}
+
+// errorFromNode reads an Outlook Error (ErrorCode) or a MobileSync one
+// (Status); a server never sends both.
+func errorFromNode(n *xnode) *ResponseError {
+	code := n.childText("ErrorCode")
+	if code == "" {
+		code = n.childText("Status")
+	}
+	return &ResponseError{
+		Code:      code,
+		Message:   n.childText("Message"),
+		DebugData: n.childText("DebugData"),
+		ID:        n.attr("Id"),
+		Time:      n.attr("Time"),
+	}
+}
+
+func protocolFromNode(n *xnode) Protocol {
+	p := Protocol{
+		// mapiHttp blocks carry Type and Version as attributes, the others
+		// as child elements.
+		Type:          firstNonEmpty(n.childText("Type"), n.attr("Type")),
+		Version:       n.attr("Version"),
+		Server:        n.childText("Server"),
+		ServerVersion: n.childText("ServerVersion"),
+		AuthPackage:   n.childText("AuthPackage"),
+		ASUrl:         n.childText("ASUrl"),
+		EwsUrl:        n.childText("EwsUrl"),
+		OOFUrl:        n.childText("OOFUrl"),
+		OABUrl:        n.childText("OABUrl"),
+		UMUrl:         n.childText("UMUrl"),
+		EcpUrl:        n.childText("EcpUrl"),
+		Fields:        map[string]string{},
+	}
+	if ms := n.child("MailStore"); ms != nil {
+		p.MailStoreInternalURL, p.MailStoreExternalURL = ms.childText("InternalUrl"), ms.childText("ExternalUrl")
+	}
+	if ab := n.child("AddressBook"); ab != nil {
+		p.AddressBookInternalURL, p.AddressBookExternalURL = ab.childText("InternalUrl"), ab.childText("ExternalUrl")
+	}
+	p.OWAUrl = firstNonEmpty(n.child("External").childText("OWAUrl"), n.child("Internal").childText("OWAUrl"))
+	for _, k := range n.kids {
+		if k.text == "" || len(k.kids) > 0 {
+			continue
+		}
+		if _, seen := p.Fields[k.local]; !seen {
+			p.Fields[k.local] = k.text
+		}
+	}
+	return p
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// xnode is one element of the generic tree ParseResponse navigates. A tree
+// rather than struct tags lets one walk accept every namespace and spelling
+// variant without a struct per variant.
+type xnode struct {
+	space string // namespace URL as resolved by encoding/xml
+	local string
+	attrs []xml.Attr
+	text  string // trimmed character data directly inside the element
+	kids  []*xnode
+	buf   strings.Builder // collects text until the end tag
+}
+
+// child returns the first direct child with the given local name (any
+// case), or nil. It is nil-safe so lookups can be chained.
+func (n *xnode) child(local string) *xnode {
+	if n == nil {
+		return nil
+	}
+	for _, k := range n.kids {
+		if strings.EqualFold(k.local, local) {
+			return k
+		}
+	}
+	return nil
+}
+
+func (n *xnode) childText(local string) string {
+	if c := n.child(local); c != nil {
+		return c.text
+	}
+	return ""
+}
+
+// attr returns the value of the attribute with the given local name (any
+// case), skipping namespace declarations.
+func (n *xnode) attr(local string) string {
+	if n == nil {
+		return ""
+	}
+	for _, a := range n.attrs {
+		if a.Name.Space != "xmlns" && strings.EqualFold(a.Name.Local, local) {
+			return strings.TrimSpace(a.Value)
+		}
+	}
+	return ""
+}
+
+// charsetError refuses a declared encoding other than UTF-8: decoding
+// Latin-1 or UTF-16 bytes as UTF-8 would garble names and URLs silently.
+type charsetError struct{ label string }
+
+func (e *charsetError) Error() string {
+	return fmt.Sprintf("declared charset %q is not UTF-8 or US-ASCII", clipInput(e.label))
+}
+
+// charsetReader admits the declarations that describe UTF-8 bytes.
+// encoding/xml handles "utf-8" itself and only asks about the others.
+func charsetReader(label string, input io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.TrimSpace(label)) {
+	case "utf-8", "utf8", "us-ascii", "ascii":
+		return input, nil
+	}
+	return nil, &charsetError{label: label}
+}
+
+// treeBuilder holds the state of one decodeXMLTree run.
+type treeBuilder struct {
+	stack  []*xnode
+	root   *xnode
+	sawDTD bool
+	done   bool
+}
+
+// decodeXMLTree tokenizes body into an xnode tree rooted at an Autodiscover
+// element. It stops at the end of the root, so trailing bytes are ignored.
+func decodeXMLTree(body []byte) (*xnode, error) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	d.Strict = true
+	d.CharsetReader = charsetReader
+	var b treeBuilder
+	for tokens := 0; !b.done; tokens++ {
+		if tokens >= maxXMLTokens {
+			return nil, parseErrorf(ParseBadXML, "more than %d XML tokens", maxXMLTokens)
+		}
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil, b.eofError()
+		}
+		if err != nil {
+			return nil, decoderError(err)
+		}
+		if err := b.add(tok); err != nil {
+			return nil, err
+		}
+	}
+	return b.root, nil
+}
+
+func (b *treeBuilder) add(tok xml.Token) error {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		return b.start(t)
+	case xml.EndElement:
+		b.end()
+	case xml.CharData:
+		return b.text(t)
+	case xml.Directive:
+		// encoding/xml never expands DTD entities, but a DTD has no place in
+		// an Autodiscover answer and refusing it keeps us safe if that ever
+		// changes. Before the root, wait for the root name so that an HTML
+		// page with <!DOCTYPE html> is reported as what it is.
+		if b.root != nil {
+			return &ParseError{Class: ParseBadXML, Detail: "DTD/directive inside the document is not allowed"}
+		}
+		b.sawDTD = true
+	}
+	return nil
+}
+
+func (b *treeBuilder) start(t xml.StartElement) error {
+	if len(b.stack) >= maxXMLDepth {
+		return parseErrorf(ParseBadXML, "elements nested deeper than %d", maxXMLDepth)
+	}
+	n := &xnode{space: t.Name.Space, local: t.Name.Local, attrs: t.Attr}
+	if b.root == nil {
+		if !strings.EqualFold(n.local, "Autodiscover") {
+			return parseErrorf(ParseNotAutodiscover, "root element is %s", clipInput(n.local))
+		}
+		if b.sawDTD {
+			return &ParseError{Class: ParseBadXML, Detail: "DOCTYPE/ENTITY declarations are not allowed"}
+		}
+		b.root = n
+	} else {
+		parent := b.stack[len(b.stack)-1]
+		parent.kids = append(parent.kids, n)
+	}
+	b.stack = append(b.stack, n)
+	return nil
+}
+
+func (b *treeBuilder) end() {
+	// Strict mode has already checked that the end tag matches.
+	n := b.stack[len(b.stack)-1]
+	n.text = strings.TrimSpace(n.buf.String())
+	n.buf = strings.Builder{}
+	b.stack = b.stack[:len(b.stack)-1]
+	b.done = len(b.stack) == 0
+}
+
+func (b *treeBuilder) text(t xml.CharData) error {
+	if len(b.stack) > 0 {
+		b.stack[len(b.stack)-1].buf.Write(t)
+		return nil
+	}
+	// Text outside any element: JSON, plain text, a server banner…
+	if len(bytes.TrimSpace(t)) > 0 {
+		return parseErrorf(ParseBadXML, "text outside the root element: %q", clipInput(string(t)))
+	}
+	return nil
+}
+
+func (b *treeBuilder) eofError() error {
+	if b.root == nil {
+		return &ParseError{Class: ParseBadXML, Detail: "no root element"}
+	}
+	return &ParseError{Class: ParseBadXML, Detail: "truncated document"}
+}
+
+// decoderError turns an encoding/xml error into a bad_xml ParseError. Its
+// messages quote element names and declared encodings, so they are clipped.
+func decoderError(err error) error {
+	var ce *charsetError
+	if errors.As(err, &ce) {
+		return &ParseError{Class: ParseBadXML, Detail: ce.Error()}
+	}
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return parseErrorf(ParseBadXML, "line %d: %s", se.Line, clipInput(se.Msg))
+	}
+	return &ParseError{Class: ParseBadXML, Detail: clipInput(err.Error())}
+}
+
+// clipInput shortens server-supplied text for a Detail and replaces control
+// characters so that it cannot break or forge lines in a log.
+func clipInput(s string) string {
+	if len(s) > maxQuotedInput {
+		cut := maxQuotedInput
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}

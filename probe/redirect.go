@@ -1,0 +1,111 @@
+package probe
+
+import (
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// autodiscoverPath is the path rule the EWS Managed API applies to redirect
+// targets: /autodiscover/(segment/)*autodiscover.xml, any case. The optional
+// segments admit Exchange Online's per-mailbox paths.
+var autodiscoverPath = regexp.MustCompile(`(?i)^/autodiscover/([^/]+/)*autodiscover\.xml$`)
+
+// resolveLocation makes a Location header absolute against the request URL.
+func resolveLocation(base *url.URL, location string) (*url.URL, *stepError) {
+	if strings.TrimSpace(location) == "" {
+		return nil, failf("bad_redirect", "redirect without a Location header")
+	}
+	loc, err := url.Parse(strings.TrimSpace(location))
+	if err != nil {
+		return nil, failf("bad_redirect", "Location is not a URL")
+	}
+	return base.ResolveReference(loc), nil
+}
+
+// checkRedirectURL applies the rules every URL redirect must pass: HTTPS, no
+// user info, a DNS name (not an IP literal) and, where pathRule is set, the
+// Autodiscover path.
+func checkRedirectURL(u *url.URL, pathRule bool) *stepError {
+	switch {
+	case !strings.EqualFold(u.Scheme, "https"):
+		return failf("bad_redirect", "redirect to %s refused: only https:// targets are followed", redactURL(u))
+	case u.User != nil:
+		return failf("bad_redirect", "redirect to a URL with user info refused")
+	case u.Hostname() == "":
+		return failf("bad_redirect", "redirect target has no host")
+	case net.ParseIP(u.Hostname()) != nil:
+		return failf("bad_redirect", "redirect to an IP address literal refused (%s)", u.Hostname())
+	case pathRule && !autodiscoverPath.MatchString(u.EscapedPath()):
+		return failf("bad_redirect", "redirect to %s refused: the path is not /autodiscover/…/autodiscover.xml", redactURL(u))
+	}
+	return nil
+}
+
+// normalizeURL is the visited-set key: lower-case scheme, host and path,
+// default port dropped, query kept, fragment and user info dropped. IIS
+// treats the path case-insensitively, so a ping-pong that only changes case
+// is still a loop.
+func normalizeURL(u *url.URL) string {
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	n := scheme + "://" + host + strings.ToLower(u.EscapedPath())
+	if u.RawQuery != "" {
+		n += "?" + u.RawQuery
+	}
+	return n
+}
+
+// redactURL drops user info from a URL before it goes into a log.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// inDomain reports whether host is domain or below it. Label boundaries
+// matter: "evilcontoso.com" is not in "contoso.com".
+func inDomain(host, domain string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	return domain != "" && (host == domain || strings.HasSuffix(host, "."+domain))
+}
+
+// portOf returns the URL's port, or the scheme's default.
+func portOf(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		n := 0
+		for _, r := range p {
+			if r < '0' || r > '9' {
+				return 0
+			}
+			n = n*10 + int(r-'0')
+			if n > 65535 {
+				return 0
+			}
+		}
+		return n
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return 80
+	}
+	return 443
+}

@@ -1,0 +1,161 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// tlsOutcome is what one handshake showed about a server.
+type tlsOutcome struct {
+	conn                *tls.Conn
+	state               tls.ConnectionState
+	clientCertRequested bool
+	cert                CertInfo
+	nameErr             *stepError
+	trustErr            *stepError
+	validityErr         *stepError
+}
+
+// certOK reports whether all three certificate verdicts passed.
+func (o *tlsOutcome) certOK() bool {
+	return o.nameErr == nil && o.trustErr == nil && o.validityErr == nil
+}
+
+// handshake runs TLS without letting crypto/tls verify, so that name, trust
+// and dates can be judged (and reported) separately, as ExRCA does. The
+// verdicts are computed right after the handshake; nothing is sent before.
+func handshake(ctx context.Context, raw net.Conn, host string, roots *x509.CertPool, now time.Time, timeout time.Duration) (*tlsOutcome, *stepError) {
+	var requested atomic.Bool
+	cfg := &tls.Config{
+		ServerName: host,
+		// Verification happens below, split into three verdicts.
+		InsecureSkipVerify: true, //nolint:gosec
+		NextProtos:         []string{"http/1.1"},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			requested.Store(true)
+			return &tls.Certificate{}, nil
+		},
+	}
+	conn := tls.Client(raw, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		if isTimeout(err) || hctx.Err() != nil {
+			return nil, failf("timeout", "no TLS handshake within %s", timeout)
+		}
+		return nil, failf("handshake_failed", "%v", err)
+	}
+	state := conn.ConnectionState()
+	if len(state.PeerCertificates) == 0 {
+		return nil, failf("handshake_failed", "server sent no certificate")
+	}
+	out := &tlsOutcome{conn: conn, state: state, clientCertRequested: requested.Load()}
+	judgeCertificate(out, host, roots, now)
+	return out, nil
+}
+
+func judgeCertificate(out *tlsOutcome, host string, roots *x509.CertPool, now time.Time) {
+	peers := out.state.PeerCertificates
+	leaf := peers[0]
+	out.cert = CertInfo{
+		Host:      host,
+		Subject:   leaf.Subject.String(),
+		Issuer:    leaf.Issuer.String(),
+		DNSNames:  leaf.DNSNames,
+		NotBefore: leaf.NotBefore,
+		NotAfter:  leaf.NotAfter,
+	}
+	if err := leaf.VerifyHostname(host); err != nil {
+		out.nameErr = failf("name_mismatch", "host name %s doesn't match any name on the certificate (%s)", host, certNames(leaf))
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range peers[1:] {
+		intermediates.AddCert(c)
+	}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: intermediates, CurrentTime: now}
+	chains, verr := leaf.Verify(opts)
+	if verr == nil {
+		out.cert.ChainNotAfter = earliestNotAfter(chains)
+	} else {
+		// Judge trust at a moment inside the leaf's validity so an expired
+		// but otherwise trusted certificate fails on dates, not on trust.
+		opts.CurrentTime = clampTime(now, leaf.NotBefore, leaf.NotAfter)
+		if _, terr := leaf.Verify(opts); terr != nil && !isDateError(terr) {
+			out.trustErr = failf("untrusted", "no trusted chain: %s", trustReason(terr))
+		}
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		out.validityErr = failf("expired", "certificate expired on %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		out.validityErr = failf("not_yet_valid", "certificate is valid only from %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	case verr != nil && out.trustErr == nil:
+		// The leaf is in date but a chain certificate is not.
+		out.validityErr = failf("expired", "a certificate of the chain is out of its validity period")
+	}
+	out.cert.NameOK = out.nameErr == nil
+	out.cert.TrustOK = out.trustErr == nil
+	out.cert.ValidityOK = out.validityErr == nil
+}
+
+// isDateError reports a chain that failed only because a certificate in it
+// is out of its validity period: that is the dates verdict's business.
+func isDateError(err error) bool {
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &ci) && ci.Reason == x509.Expired
+}
+
+func clampTime(t, lo, hi time.Time) time.Time {
+	if t.Before(lo) {
+		return lo.Add(time.Second)
+	}
+	if t.After(hi) {
+		return hi.Add(-time.Second)
+	}
+	return t
+}
+
+func earliestNotAfter(chains [][]*x509.Certificate) time.Time {
+	var earliest time.Time
+	for _, chain := range chains {
+		for _, c := range chain {
+			if earliest.IsZero() || c.NotAfter.Before(earliest) {
+				earliest = c.NotAfter
+			}
+		}
+	}
+	return earliest
+}
+
+func certNames(c *x509.Certificate) string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && c.Subject.CommonName != "" {
+		names = append(names, "CN="+c.Subject.CommonName)
+	}
+	if len(names) > 8 {
+		names = append(names[:8], fmt.Sprintf("and %d more", len(names)-8))
+	}
+	return strings.Join(names, ", ")
+}
+
+func trustReason(err error) string {
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) && ua.Cert != nil {
+		return "issued by an unknown authority (" + ua.Cert.Issuer.String() + ")"
+	}
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ci) {
+		return ci.Error()
+	}
+	return err.Error()
+}
