@@ -10,7 +10,7 @@ import (
 )
 
 // newEstate starts a simulated estate that is closed with the test.
-func newEstate(t *testing.T) *lab.Estate {
+func newEstate(t testing.TB) *lab.Estate {
 	t.Helper()
 	e, err := lab.New()
 	if err != nil {

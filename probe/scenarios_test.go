@@ -762,3 +762,50 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestMobileSyncSchemaReturnsTheActiveSyncServer(t *testing.T) {
+	e := newEstate(t)
+	mb, _, err := e.AddOnPremises("eas.test", "lena", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := settingsFor(e, mb)
+	s.Schema = probe.SchemaMobileSync
+	res := mustRun(t, mb.Address, s)
+	if !res.Success || res.Response.Schema != probe.SchemaMobileSync {
+		t.Fatalf("success=%v schema=%v\n%s", res.Success, res.Response, res.Log())
+	}
+	if len(res.Response.MobileServers) != 1 || res.Response.MobileServers[0].URL != "https://mail.eas.test/Microsoft-Server-ActiveSync" {
+		t.Errorf("mobile servers %+v", res.Response.MobileServers)
+	}
+}
+
+func TestConnectToByNameKeepsTheNameForSNIAndCertificate(t *testing.T) {
+	e := newEstate(t)
+	mb, _, err := e.AddOnPremises("override.test", "max", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, _ := e.IPOf("autodiscover.override.test")
+	listener := e.ConnectTo()[ip+":443"]
+	// The name no longer resolves: only the override can reach the node.
+	e.RemoveRecords("autodiscover.override.test", 1 /* A */)
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	s.ConnectTo = map[string]string{"autodiscover.override.test:443": listener}
+	res := mustRun(t, mb.Address, s)
+	if !res.Success {
+		t.Fatalf("failed through the override: %s\n%s", res.Reason, res.Log())
+	}
+	if _, dnsRan := findStep(res, 0, "autodiscover.override.test", probe.StepDNS); dnsRan {
+		t.Error("DNS was consulted for a host with a connect_to override by name")
+	}
+	tcp, _ := findStep(res, 0, "autodiscover.override.test", probe.StepTCP)
+	if !strings.Contains(tcp.Detail, "via "+listener) {
+		t.Errorf("tcp detail %q does not show the override", tcp.Detail)
+	}
+	reqs := e.RequestsTo("autodiscover.override.test")
+	if len(reqs) == 0 || reqs[0].SNI != "autodiscover.override.test" || reqs[0].Host != "autodiscover.override.test" {
+		t.Errorf("server saw %+v; want SNI and Host of the original name", reqs)
+	}
+}
