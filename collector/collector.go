@@ -1,0 +1,170 @@
+package collector
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+const namespace = "autodiscover"
+
+var stepLabels = []string{"hop", "method", "host", "step"}
+
+// Descriptors of every family; names and labels are the exporter's contract.
+var (
+	probeSuccess = prometheus.NewDesc(namespace+"_probe_success",
+		"Whether the Autodiscover chain returned settings (1) or not (0).", nil, nil)
+	probeDuration = prometheus.NewDesc(namespace+"_probe_duration_seconds",
+		"How long the whole Autodiscover chain took.", nil, nil)
+	probeTimeout = prometheus.NewDesc(namespace+"_probe_timeout_seconds",
+		"The deadline the chain ran under.", nil, nil)
+	redirectHops = prometheus.NewDesc(namespace+"_redirect_hops",
+		"Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).", nil, nil)
+	stepSuccess = prometheus.NewDesc(namespace+"_step_success",
+		"Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.", stepLabels, nil)
+	stepDuration = prometheus.NewDesc(namespace+"_step_duration_seconds",
+		"How long a step of the chain took.", stepLabels, nil)
+	certNotAfter = prometheus.NewDesc(namespace+"_cert_not_after_timestamp_seconds",
+		"NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.", []string{"host"}, nil)
+	chainNotAfter = prometheus.NewDesc(namespace+"_cert_chain_not_after_timestamp_seconds",
+		"Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.", []string{"host"}, nil)
+	responseErrorCode = prometheus.NewDesc(namespace+"_response_error_code",
+		"The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.", nil, nil)
+	resultInfo = prometheus.NewDesc(namespace+"_result_info",
+		"Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.", []string{"endpoint", "ews_url", "server"}, nil)
+)
+
+// Collector exposes one probe result.
+type Collector struct {
+	result  *probe.Result
+	timeout time.Duration
+}
+
+// New returns a Collector for res, run under the given deadline.
+func New(res *probe.Result, timeout time.Duration) *Collector {
+	return &Collector{result: res, timeout: timeout}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, resultInfo} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.result
+	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolValue(r.Success))
+	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, r.Duration.Seconds())
+	if c.timeout > 0 {
+		ch <- prometheus.MustNewConstMetric(probeTimeout, prometheus.GaugeValue, c.timeout.Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(redirectHops, prometheus.GaugeValue, float64(r.RedirectHops))
+
+	for _, s := range lastPerSeries(r.Steps) {
+		lv := []string{strconv.Itoa(s.Hop), string(s.Method), strings.ToLower(s.Host), string(s.Name)}
+		ch <- prometheus.MustNewConstMetric(stepSuccess, prometheus.GaugeValue, boolValue(s.OK), lv...)
+		ch <- prometheus.MustNewConstMetric(stepDuration, prometheus.GaugeValue, s.Duration.Seconds(), lv...)
+	}
+	for _, cert := range r.Certificates {
+		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), cert.Host)
+		if !cert.ChainNotAfter.IsZero() {
+			ch <- prometheus.MustNewConstMetric(chainNotAfter, prometheus.GaugeValue, float64(cert.ChainNotAfter.Unix()), cert.Host)
+		}
+	}
+	if code, err := strconv.Atoi(strings.TrimSpace(r.ErrorCode)); err == nil {
+		ch <- prometheus.MustNewConstMetric(responseErrorCode, prometheus.GaugeValue, float64(code))
+	}
+	if r.Success {
+		ch <- prometheus.MustNewConstMetric(resultInfo, prometheus.GaugeValue, 1,
+			SanitizeURL(r.FinalURL), SanitizeURL(r.Response.EWSURL()), serverName(r.Response))
+	}
+}
+
+// lastPerSeries keeps one step per label set, the latest, so a host met
+// twice in one hop and method cannot produce a duplicate series.
+func lastPerSeries(steps []probe.Step) []probe.Step {
+	type key struct {
+		hop          int
+		method, host string
+		step         probe.StepName
+	}
+	index := map[key]int{}
+	var out []probe.Step
+	for _, s := range steps {
+		k := key{s.Hop, string(s.Method), strings.ToLower(s.Host), s.Name}
+		if i, ok := index[k]; ok {
+			out[i] = s
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, s)
+	}
+	return out
+}
+
+// serverName picks a host-like server name for the info metric: the EXPR
+// server, else the EWS host, else the MobileSync host. The EXCH Server
+// value (<mailbox-guid>@<domain>) is avoided: it looks like an address and
+// is unique per mailbox.
+func serverName(r *probe.Response) string {
+	if r == nil {
+		return ""
+	}
+	for _, p := range r.Protocols {
+		if strings.EqualFold(p.Type, "EXPR") && p.Server != "" && !strings.Contains(p.Server, "@") {
+			return strings.ToLower(p.Server)
+		}
+	}
+	if h := hostOf(r.EWSURL()); h != "" {
+		return h
+	}
+	for _, m := range r.MobileServers {
+		if h := hostOf(m.URL); h != "" {
+			return h
+		}
+	}
+	return ""
+}
+
+// SanitizeURL makes a URL fit for a label: no query, fragment or user info,
+// and any path segment holding an '@' (Exchange Online's per-mailbox
+// Autodiscover paths, MailboxId values) replaced by "{mailbox}".
+func SanitizeURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	segs := strings.Split(u.EscapedPath(), "/")
+	for i, s := range segs {
+		if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "%40") {
+			segs[i] = "{mailbox}"
+		}
+	}
+	out := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.Join(segs, "/")
+	return out
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

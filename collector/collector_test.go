@@ -1,0 +1,163 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+var (
+	leafExpiry  = time.Date(2027, 2, 20, 12, 0, 0, 0, time.UTC)
+	chainExpiry = time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	pastExpiry  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func successResult() *probe.Result {
+	return &probe.Result{
+		Mailbox:      "alice@contoso.test",
+		Success:      true,
+		FinalURL:     "https://autodiscover-s.outlook.test:443/Autodiscover/alice@contoso.test/Autodiscover.xml?x=1",
+		RedirectHops: 1,
+		Duration:     1500 * time.Millisecond,
+		Steps: []probe.Step{
+			{Hop: 0, Method: probe.MethodRootDomain, Host: "contoso.test", Name: probe.StepDNS, OK: false, ErrorClass: "nxdomain", Duration: 2 * time.Millisecond, Detail: "contoso.test does not exist"},
+			{Hop: 0, Method: probe.MethodAutodiscoverDomain, Host: "Autodiscover.Contoso.test", Name: probe.StepDNS, OK: true, Duration: 3 * time.Millisecond},
+			{Hop: 0, Method: probe.MethodAutodiscoverDomain, Host: "autodiscover.contoso.test", Name: probe.StepCertValidity, OK: false, ErrorClass: "expired", Duration: 0},
+			{Hop: 1, Method: probe.MethodRedirect, Host: "autodiscover-s.outlook.test", Name: probe.StepRequest, OK: true, Duration: 250 * time.Millisecond},
+		},
+		Certificates: []probe.CertInfo{
+			{Host: "autodiscover.contoso.test", NotAfter: pastExpiry},
+			{Host: "autodiscover-s.outlook.test", NotAfter: leafExpiry, ChainNotAfter: chainExpiry},
+		},
+		Response: &probe.Response{
+			Action: probe.ActionSettings,
+			Protocols: []probe.Protocol{
+				{Type: "EXCH", Server: "5e1f@contoso.test", EwsUrl: "https://mail.contoso.test/EWS/Exchange.asmx"},
+				{Type: "EXPR", Server: "Mail.Contoso.test", EwsUrl: "https://mail.contoso.test/EWS/Exchange.asmx"},
+			},
+		},
+	}
+}
+
+func TestCollectorExposesTheContractFamilies(t *testing.T) {
+	want := `
+# HELP autodiscover_cert_chain_not_after_timestamp_seconds Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.
+# TYPE autodiscover_cert_chain_not_after_timestamp_seconds gauge
+autodiscover_cert_chain_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8013536e+09
+# HELP autodiscover_cert_not_after_timestamp_seconds NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.
+# TYPE autodiscover_cert_not_after_timestamp_seconds gauge
+autodiscover_cert_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8031248e+09
+autodiscover_cert_not_after_timestamp_seconds{host="autodiscover.contoso.test"} 1.7672256e+09
+# HELP autodiscover_probe_duration_seconds How long the whole Autodiscover chain took.
+# TYPE autodiscover_probe_duration_seconds gauge
+autodiscover_probe_duration_seconds 1.5
+# HELP autodiscover_probe_success Whether the Autodiscover chain returned settings (1) or not (0).
+# TYPE autodiscover_probe_success gauge
+autodiscover_probe_success 1
+# HELP autodiscover_probe_timeout_seconds The deadline the chain ran under.
+# TYPE autodiscover_probe_timeout_seconds gauge
+autodiscover_probe_timeout_seconds 14.5
+# HELP autodiscover_redirect_hops Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).
+# TYPE autodiscover_redirect_hops gauge
+autodiscover_redirect_hops 1
+# HELP autodiscover_result_info Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.
+# TYPE autodiscover_result_info gauge
+autodiscover_result_info{endpoint="https://autodiscover-s.outlook.test:443/Autodiscover/{mailbox}/Autodiscover.xml",ews_url="https://mail.contoso.test/EWS/Exchange.asmx",server="mail.contoso.test"} 1
+# HELP autodiscover_step_duration_seconds How long a step of the chain took.
+# TYPE autodiscover_step_duration_seconds gauge
+autodiscover_step_duration_seconds{hop="0",host="autodiscover.contoso.test",method="autodiscover_domain",step="cert_validity"} 0
+autodiscover_step_duration_seconds{hop="0",host="autodiscover.contoso.test",method="autodiscover_domain",step="dns"} 0.003
+autodiscover_step_duration_seconds{hop="0",host="contoso.test",method="root_domain",step="dns"} 0.002
+autodiscover_step_duration_seconds{hop="1",host="autodiscover-s.outlook.test",method="redirect",step="request"} 0.25
+# HELP autodiscover_step_success Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.
+# TYPE autodiscover_step_success gauge
+autodiscover_step_success{hop="0",host="autodiscover.contoso.test",method="autodiscover_domain",step="cert_validity"} 0
+autodiscover_step_success{hop="0",host="autodiscover.contoso.test",method="autodiscover_domain",step="dns"} 1
+autodiscover_step_success{hop="0",host="contoso.test",method="root_domain",step="dns"} 0
+autodiscover_step_success{hop="1",host="autodiscover-s.outlook.test",method="redirect",step="request"} 1
+`
+	c := New(successResult(), 14500*time.Millisecond)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+func TestFailedResultHasNoInfoAndExposesTheErrorCode(t *testing.T) {
+	res := &probe.Result{
+		Success:   false,
+		ErrorCode: "500",
+		Steps:     []probe.Step{{Hop: 0, Method: probe.MethodAutodiscoverDomain, Host: "autodiscover.contoso.test", Name: probe.StepParse, ErrorClass: "autodiscover_error"}},
+		Response:  &probe.Response{Error: &probe.ResponseError{Code: "500"}},
+	}
+	c := New(res, 0)
+	if n := testutil.CollectAndCount(c, "autodiscover_result_info"); n != 0 {
+		t.Errorf("result_info has %d series on a failed probe", n)
+	}
+	if n := testutil.CollectAndCount(c, "autodiscover_probe_timeout_seconds"); n != 0 {
+		t.Errorf("timeout exported without a timeout")
+	}
+	want := "# HELP autodiscover_response_error_code The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.\n# TYPE autodiscover_response_error_code gauge\nautodiscover_response_error_code 500\n"
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_response_error_code"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(New(successResult(), 0), "autodiscover_response_error_code"); n != 0 {
+		t.Errorf("error code exported although no error came back")
+	}
+}
+
+func TestRepeatedStepKeepsOneSeries(t *testing.T) {
+	res := &probe.Result{Steps: []probe.Step{
+		{Hop: 0, Method: probe.MethodSRV, Host: "mail.contoso.test", Name: probe.StepDNS, OK: false},
+		{Hop: 0, Method: probe.MethodSRV, Host: "MAIL.contoso.test", Name: probe.StepDNS, OK: true},
+	}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(res, 0))
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	want := "# HELP autodiscover_step_success Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.\n# TYPE autodiscover_step_success gauge\nautodiscover_step_success{hop=\"0\",host=\"mail.contoso.test\",method=\"srv\",step=\"dns\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "autodiscover_step_success"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNoLabelCarriesAnAddressOrErrorText(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(successResult(), 0))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				v := lp.GetValue()
+				if strings.Contains(v, "@") || strings.Contains(v, "does not exist") || strings.Contains(v, "?") {
+					t.Errorf("%s{%s=%q}: label value carries an address, a query or error text", mf.GetName(), lp.GetName(), v)
+				}
+			}
+		}
+	}
+}
+
+func TestSanitizeURL(t *testing.T) {
+	cases := map[string]string{
+		"https://Pod51049.Outlook.com/Autodiscover/Autodiscover.xml":          "https://pod51049.outlook.com/Autodiscover/Autodiscover.xml",
+		"https://autodiscover-s.outlook.com/Autodiscover/bob%40x.com/a.xml":    "https://autodiscover-s.outlook.com/Autodiscover/{mailbox}/a.xml",
+		"https://u:p@mail.contoso.com/mapi/emsmdb/?MailboxId=guid@contoso.com": "https://mail.contoso.com/mapi/emsmdb/",
+		"": "",
+	}
+	for in, want := range cases {
+		if got := SanitizeURL(in); got != want {
+			t.Errorf("SanitizeURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
