@@ -150,7 +150,7 @@ func TestNoLabelCarriesAnAddressOrErrorText(t *testing.T) {
 
 func TestSanitizeURL(t *testing.T) {
 	cases := map[string]string{
-		"https://Pod51049.Outlook.com/Autodiscover/Autodiscover.xml":          "https://pod51049.outlook.com/Autodiscover/Autodiscover.xml",
+		"https://Pod51049.Outlook.com/Autodiscover/Autodiscover.xml":           "https://pod51049.outlook.com/Autodiscover/Autodiscover.xml",
 		"https://autodiscover-s.outlook.com/Autodiscover/bob%40x.com/a.xml":    "https://autodiscover-s.outlook.com/Autodiscover/{mailbox}/a.xml",
 		"https://u:p@mail.contoso.com/mapi/emsmdb/?MailboxId=guid@contoso.com": "https://mail.contoso.com/mapi/emsmdb/",
 		"": "",

@@ -1,0 +1,212 @@
+// Command autodiscover_exporter is a blackbox-style Prometheus exporter
+// that runs the Exchange Autodiscover chain for configured mailboxes when
+// Prometheus scrapes /probe?target=<mailbox name>.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	kitlog "github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	sloggokit "github.com/tjhop/slog-gokit"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+const (
+	exporterName = "autodiscover_exporter"
+	// defaultPort is above the 10001–10026 block that Prometheus' default
+	// port allocation page lists, and clear of 10024/10025, the content
+	// filter ports of mail hosts.
+	defaultPort = ":10057"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the parsed command line.
+type options struct {
+	configFile    string
+	configCheck   bool
+	timeoutOffset float64
+	historyLimit  int
+	logLevel      string
+	logFormat     string
+	web           *web.FlagConfig
+	probeTarget   string
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New(exporterName, "Runs the Exchange Autodiscover chain for configured mailboxes, step by step, and exports the result to Prometheus.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	var o options
+	app.Flag("config.file", "Configuration file.").Default("autodiscover_exporter.yml").StringVar(&o.configFile)
+	app.Flag("config.check", "Validate the configuration file, print the result and exit (0 valid, 1 invalid).").BoolVar(&o.configCheck)
+	app.Flag("timeout-offset", "Seconds to subtract from Prometheus' scrape timeout to get the probe deadline.").Default("0.5").Float64Var(&o.timeoutOffset)
+	app.Flag("history.limit", "How many recent probe results to keep for the landing page and /logs.").Default("200").IntVar(&o.historyLimit)
+	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").EnumVar(&o.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Output format of log messages: logfmt or json.").Default("logfmt").EnumVar(&o.logFormat, "logfmt", "json")
+	o.web = kingpinflag.AddFlags(app, defaultPort)
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+	serveCmd := app.Command("serve", "Serve /probe, /metrics and the landing page (the default).").Default()
+	probeCmd := app.Command("probe", "Run the chain for one configured mailbox now, print the step log and exit 0 on success, 1 on failure.")
+	probeCmd.Arg("mailbox", "Name of a configured mailbox.").Required().StringVar(&o.probeTarget)
+
+	exited := false
+	app.Terminate(func(int) { exited = true })
+	cmd, err := app.Parse(args)
+	if exited {
+		return 0 // --help or --version was printed
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v (try --help)\n", exporterName, err)
+		return 2
+	}
+	logger := newLogger(stderr, o.logFormat, o.logLevel)
+
+	switch {
+	case o.configCheck:
+		return checkConfig(o, stdout, stderr)
+	case cmd == probeCmd.FullCommand():
+		return probeOnce(o, stdout, stderr)
+	case cmd == serveCmd.FullCommand():
+		return serve(o, logger)
+	}
+	return 2
+}
+
+// logger is the go-kit logger of the exporter plus its slog bridge for
+// exporter-toolkit, so that every line comes out in one format.
+type logger struct {
+	kit  kitlog.Logger
+	slog *slog.Logger
+}
+
+func newLogger(w io.Writer, format, lvl string) logger {
+	var l kitlog.Logger
+	if format == "json" {
+		l = kitlog.NewJSONLogger(kitlog.NewSyncWriter(w))
+	} else {
+		l = kitlog.NewLogfmtLogger(kitlog.NewSyncWriter(w))
+	}
+	l = kitlog.With(l, "ts", kitlog.DefaultTimestampUTC, "caller", kitlog.DefaultCaller)
+	var allow level.Option
+	var sl slog.Level
+	switch lvl {
+	case "debug":
+		allow, sl = level.AllowDebug(), slog.LevelDebug
+	case "warn":
+		allow, sl = level.AllowWarn(), slog.LevelWarn
+	case "error":
+		allow, sl = level.AllowError(), slog.LevelError
+	default:
+		allow, sl = level.AllowInfo(), slog.LevelInfo
+	}
+	l = level.NewFilter(l, allow)
+	return logger{kit: l, slog: slog.New(sloggokit.NewGoKitHandler(l, sl))}
+}
+
+func checkConfig(o options, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(o.configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	if o.web.WebConfigFile != nil && *o.web.WebConfigFile != "" {
+		if err := web.Validate(*o.web.WebConfigFile); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", *o.web.WebConfigFile, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "%s: valid, %d module(s), %d mailbox(es)\n", o.configFile, len(cfg.Modules), len(cfg.Mailboxes))
+	return 0
+}
+
+// probeOnce is the ExRCA experience in a terminal.
+func probeOnce(o options, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(o.configFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	mb, ok := cfg.Mailbox(o.probeTarget)
+	if !ok {
+		fmt.Fprintf(stderr, "%q is not a configured mailbox in %s\n", o.probeTarget, o.configFile)
+		return 1
+	}
+	mod, _ := cfg.Module(mb.Module)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(mod.Timeout))
+	defer cancel()
+	signalCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := probe.Run(signalCtx, mb.NormalizedAddress(), mod.Settings())
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	res.WriteLog(stdout)
+	if !res.Success {
+		return 1
+	}
+	return 0
+}
+
+func serve(o options, lg logger) int {
+	ex, err := newExporter(o, lg)
+	if err != nil {
+		_ = level.Error(lg.kit).Log("msg", "cannot load the configuration", "file", o.configFile, "err", err)
+		return 1
+	}
+	_ = level.Info(lg.kit).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+	cfg := ex.config()
+	_ = level.Info(lg.kit).Log("msg", "configuration loaded", "file", o.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
+
+	srv := &http.Server{Handler: ex.routes(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = ex.reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, o.web, lg.slog) }()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = level.Error(lg.kit).Log("msg", "cannot serve", "err", err)
+			return 1
+		}
+	case <-ctx.Done():
+		_ = level.Info(lg.kit).Log("msg", "shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	return 0
+}
