@@ -147,10 +147,10 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// newPOST builds the Autodiscover POST.
-func newPOST(u *url.URL, s *Settings, mailbox string) *http.Request {
+// newRequest builds an HTTP/1.1 request with the prober's User-Agent.
+func newRequest(method string, u *url.URL, s *Settings) *http.Request {
 	req := &http.Request{
-		Method:     http.MethodPost,
+		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -158,26 +158,22 @@ func newPOST(u *url.URL, s *Settings, mailbox string) *http.Request {
 		Header:     http.Header{},
 		Host:       u.Host,
 	}
+	req.Header.Set("User-Agent", s.userAgent())
+	return req
+}
+
+// newPOST builds the Autodiscover POST.
+func newPOST(u *url.URL, s *Settings, mailbox string) *http.Request {
+	req := newRequest(http.MethodPost, u, s)
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("Accept", "text/xml")
-	req.Header.Set("User-Agent", s.userAgent())
 	req.Header.Set("X-AnchorMailbox", mailbox)
 	return req
 }
 
 // newGET builds the unauthenticated GET of the HTTP redirect method.
 func newGET(u *url.URL, s *Settings) *http.Request {
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     http.Header{},
-		Host:       u.Host,
-	}
-	req.Header.Set("User-Agent", s.userAgent())
-	return req
+	return newRequest(http.MethodGet, u, s)
 }
 
 func describeStatus(r *response) string {
