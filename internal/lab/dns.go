@@ -119,15 +119,9 @@ type dnsServer struct {
 }
 
 func startDNS(z *zone) (*dnsServer, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listenUDPAndTCP()
 	if err != nil {
-		return nil, fmt.Errorf("lab DNS: %w", err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("lab DNS (tcp): %w", err)
+		return nil, err
 	}
 	s := &dnsServer{
 		addr: pc.LocalAddr().String(),
@@ -142,6 +136,27 @@ func startDNS(z *zone) (*dnsServer, error) {
 	<-started
 	<-started
 	return s, nil
+}
+
+// listenUDPAndTCP finds one loopback port free for both UDP and TCP: a
+// resolver retries over TCP on the port it used for UDP. The kernel picks
+// the UDP port; its TCP twin may be taken, so a few tries are allowed.
+func listenUDPAndTCP() (net.PacketConn, net.Listener, error) {
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("lab DNS: %w", err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return pc, ln, nil
+		}
+		_ = pc.Close()
+		lastErr = err
+	}
+	return nil, nil, fmt.Errorf("lab DNS: no port free for both UDP and TCP: %w", lastErr)
 }
 
 func (s *dnsServer) close() {
