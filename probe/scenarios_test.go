@@ -809,3 +809,43 @@ func TestConnectToByNameKeepsTheNameForSNIAndCertificate(t *testing.T) {
 		t.Errorf("server saw %+v; want SNI and Host of the original name", reqs)
 	}
 }
+
+func TestRedirectOnPOSTIsResentAsPOST(t *testing.T) {
+	settings := func(n string) lab.Reply { return lab.Reply{Settings: &lab.Settings{Server: n}} }
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, e *lab.Estate)
+	}{
+		{"absolute Location on another host", func(t *testing.T, e *lab.Estate) {
+			must(t, e.HTTPS("autodiscover.moved.test", &lab.Autodiscover{Users: map[string]lab.Reply{"n@moved.test": {Status: http.StatusTemporaryRedirect, Location: "https://mail.moved.test/autodiscover/autodiscover.xml"}}}))
+			must(t, e.HTTPS("mail.moved.test", &lab.Autodiscover{Users: map[string]lab.Reply{"n@moved.test": settings("mail.moved.test")}}))
+		}},
+		{"relative Location on the same host", func(t *testing.T, e *lab.Estate) {
+			mux := http.NewServeMux()
+			mux.Handle("/autodiscover/autodiscover.xml", &lab.Autodiscover{Users: map[string]lab.Reply{"n@moved.test": {Status: http.StatusFound, Location: "/Autodiscover/Moved/Autodiscover.xml"}}})
+			mux.Handle("/Autodiscover/Moved/Autodiscover.xml", &lab.Autodiscover{Users: map[string]lab.Reply{"n@moved.test": settings("mail.moved.test")}})
+			must(t, e.HTTPS("autodiscover.moved.test", mux))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			tc.setup(t, e)
+			s := settingsFor(e, lab.Mailbox{})
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			res := mustRun(t, "n@moved.test", s)
+			if !res.Success || res.RedirectHops != 1 {
+				t.Fatalf("success=%v hops=%d\n%s", res.Success, res.RedirectHops, res.Log())
+			}
+			reqs := e.Requests()
+			if len(reqs) != 2 {
+				t.Fatalf("servers saw %d requests, want 2: %+v", len(reqs), reqs)
+			}
+			for _, r := range reqs {
+				if r.Method != http.MethodPost {
+					t.Errorf("%s %s: the redirect was not re-sent as a POST", r.Method, r.Path)
+				}
+			}
+		})
+	}
+}
