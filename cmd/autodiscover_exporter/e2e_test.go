@@ -244,7 +244,7 @@ func TestEndToEndHybridScrapeAgainstTheRealBinary(t *testing.T) {
 	}
 
 	code, sd := re.get(t, "/sd")
-	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "unknown-dave"} {
+	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "retired-gina"} {
 		if code != http.StatusOK || !strings.Contains(sd, `"`+name+`"`) {
 			t.Errorf("/sd lacks %s: %s", name, sd)
 		}
@@ -278,7 +278,7 @@ func TestEndToEndBrokenReloadBySIGHUPKeepsServing(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "autodiscover_probe_success 1") {
 		t.Errorf("the old configuration stopped serving: %d\n%s", code, body)
 	}
-	if !strings.Contains(re.logs.String(), "config.yml:3") {
+	if !strings.Contains(re.logs.String(), "demo.yml:3: modules.x.timeout") {
 		t.Errorf("the rejection does not name file:line; logs:\n%s", re.logs.String())
 	}
 }
@@ -296,7 +296,7 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 		}
 		return code, string(out)
 	}
-	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 3 module(s), 4 mailbox(es)") {
+	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 7 module(s), 7 mailbox(es)") {
 		t.Errorf("--config.check on a good file = %d %q", code, out)
 	}
 	broken := filepath.Join(t.TempDir(), "broken.yml")
@@ -313,8 +313,8 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Autodiscover settings were obtained from https://"+lab.CloudPod) {
 		t.Errorf("probe m365-bob = %d\n%s", code, out)
 	}
-	if code, out := run("--config.file="+l.configPath, "probe", "unknown-dave"); code != 1 || !strings.Contains(out, "Autodiscover error 500") {
-		t.Errorf("probe unknown-dave = %d\n%s; want 1 and the error", code, out)
+	if code, out := run("--config.file="+l.configPath, "probe", "retired-gina"); code != 1 || !strings.Contains(out, "Autodiscover error 500") {
+		t.Errorf("probe retired-gina = %d\n%s; want 1 and the error", code, out)
 	}
 	if code, out := run("--config.file="+l.configPath, "probe", "nobody"); code != 1 || !strings.Contains(out, "not a configured mailbox") {
 		t.Errorf("probe nobody = %d %q", code, out)

@@ -30,6 +30,8 @@ type exporter struct {
 	configFile    string
 	timeoutOffset time.Duration
 	log           logger
+	// demo marks a run against the simulated estate: pages say so.
+	demo bool
 
 	mu  sync.RWMutex
 	cfg *config.Config
@@ -161,6 +163,20 @@ func (ex *exporter) handleProbe(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	res := ex.runProbe(ctx, mb, moduleName, mod)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.New(res, timeout))
+	if debug, _ := strconv.ParseBool(q.Get("debug")); debug {
+		ex.writeDebug(w, reg, res, mod)
+		return
+	}
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// runProbe runs the chain for a configured mailbox, counts and logs the
+// outcome and keeps it in the history.
+func (ex *exporter) runProbe(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) *probe.Result {
 	res, err := probe.Run(ctx, mb.NormalizedAddress(), mod.Settings())
 	if err != nil {
 		// The address was validated at load; what is left is the resolver
@@ -172,16 +188,9 @@ func (ex *exporter) handleProbe(w http.ResponseWriter, r *http.Request) {
 		outcome = "success"
 	}
 	ex.probes.WithLabelValues(outcome).Inc()
-	ex.history.add(target, moduleName, res)
-	_ = level.Debug(ex.log.kit).Log("msg", "probe finished", "target", target, "module", moduleName, "success", res.Success, "hops", res.RedirectHops, "duration_seconds", res.Duration.Seconds(), "reason", res.Reason)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(res, timeout))
-	if debug, _ := strconv.ParseBool(q.Get("debug")); debug {
-		ex.writeDebug(w, reg, res, mod)
-		return
-	}
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	ex.history.add(mb.Name, moduleName, res)
+	_ = level.Debug(ex.log.kit).Log("msg", "probe finished", "target", mb.Name, "module", moduleName, "success", res.Success, "hops", res.RedirectHops, "duration_seconds", res.Duration.Seconds(), "reason", res.Reason)
+	return res
 }
 
 // probeTimeout is the scrape timeout Prometheus announced minus the

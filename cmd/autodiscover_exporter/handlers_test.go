@@ -131,7 +131,7 @@ func TestSDListsEveryMailboxWithItsLabels(t *testing.T) {
 		}
 		got[g.Targets[0]] = g.Labels
 	}
-	if len(got) != 4 || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "hybrid" || got["m365-bob"]["site"] != "cloud" {
+	if len(got) != 7 || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "demo-hybrid-alice" || got["m365-bob"]["site"] != "cloud" {
 		t.Errorf("SD targets %v", got)
 	}
 	if strings.Contains(body, "@") {
@@ -190,7 +190,7 @@ func TestReloadKeepsTheOldConfigWhenTheNewOneIsBroken(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "/-/reload", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "config.yml:") {
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "demo.yml:1: invalid YAML") {
 		t.Fatalf("reload of a broken file = %d %q; want 500 naming the file", rec.Code, rec.Body.String())
 	}
 	if code, _ := get(t, h, "/probe?target=srv-carol", nil); code != http.StatusOK {

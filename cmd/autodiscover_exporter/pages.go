@@ -28,7 +28,8 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 </head>
 <body>
 <h1>autodiscover_exporter</h1>
-<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
+{{if .Demo}}<p id="demo-banner" style="background:#fff8c5;border:1px solid #d4a72c;padding:0.5em"><strong>Demo mode:</strong> these mailboxes live in a simulated Exchange estate on loopback. Nothing here is real; no credentials and no network are used.</p>
+{{end}}<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
 <p><a href="metrics">Exporter metrics</a> · <a href="sd">Service discovery (/sd)</a> · <a href="config">Configuration</a> · <a href="-/healthy">Health</a></p>
 <h2>Mailboxes</h2>
 <table id="mailboxes">
@@ -77,10 +78,11 @@ func (ex *exporter) handleLanding(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg := ex.config()
 	data := struct {
+		Demo      bool
 		Version   string
 		Mailboxes []mailboxRow
 		Recent    []recentRow
-	}{Version: version.Version}
+	}{Demo: ex.demo, Version: version.Version}
 	for _, mb := range cfg.Mailboxes {
 		row := mailboxRow{
 			Name:     mb.Name,
