@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
@@ -80,6 +82,19 @@ func (d *demo) build() error {
 	if err := add("expired-dave", "broken: the autodiscover host's certificate expired three days ago", map[string]string{"site": "branch", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
+	mb, _, err = e.AddOnPremises("lapsing.test", "ivan", demoPassword,
+		lab.WithCert(lab.CertSpec{Names: []string{"autodiscover.lapsing.test"}, NotAfter: time.Now().Add(3 * 24 * time.Hour)}))
+	if err := add("expiring-ivan", "healthy, but the certificate expires in 3 days", map[string]string{"site": "branch", "flow": "onprem"}, mb, err); err != nil {
+		return err
+	}
+	mb, err = d.addLongChain(6)
+	if err := add("longchain-judy", "healthy, but six redirectUrl hops deep", map[string]string{"site": "hq", "flow": "onprem"}, mb, err); err != nil {
+		return err
+	}
+	mb, err = d.addMigrating()
+	if err := add("migrating-hank", "half-migrated: the load balancer's nodes disagree, one answers on premises, one redirects to the new server", map[string]string{"site": "hq", "flow": "migration"}, mb, err); err != nil {
+		return err
+	}
 	mb, err = d.addRedirectLoop()
 	if err := add("loop-erin", "broken: two servers send the client back and forth with redirectUrl", map[string]string{"site": "branch", "flow": "onprem"}, mb, err); err != nil {
 		return err
@@ -114,6 +129,61 @@ func (d *demo) addRedirectLoop() (lab.Mailbox, error) {
 		return lab.Mailbox{}, err
 	}
 	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
+}
+
+// addLongChain makes a chain of hops redirectUrl answers before settings.
+func (d *demo) addLongChain(hops int) (lab.Mailbox, error) {
+	address := "judy@chain.test"
+	for i := 0; i <= hops; i++ {
+		host := fmt.Sprintf("hop%d.chain.test", i)
+		if i == 0 {
+			host = "autodiscover.chain.test"
+		}
+		reply := lab.Reply{RedirectURL: fmt.Sprintf("https://hop%d.chain.test/autodiscover/autodiscover.xml", i+1)}
+		if i == hops {
+			reply = lab.Reply{Settings: &lab.Settings{DisplayName: "Judy", Server: "mail.chain.test"}}
+		}
+		ad := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: reply}}
+		if err := d.estate.HTTPS(host, ad); err != nil {
+			return lab.Mailbox{}, err
+		}
+	}
+	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
+}
+
+// addMigrating models a load balancer whose nodes disagree during a
+// migration: answers alternate between settings from the old server and a
+// redirect to the new one, so hops and the final endpoint keep changing.
+func (d *demo) addMigrating() (lab.Mailbox, error) {
+	address := "hank@migrating.test"
+	old := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {Settings: &lab.Settings{DisplayName: "Hank", Server: "mail.migrating.test"}}}}
+	moved := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {RedirectURL: "https://mail-new.migrating.test/autodiscover/autodiscover.xml"}}}
+	newServer := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {Settings: &lab.Settings{DisplayName: "Hank", Server: "mail-new.migrating.test"}}}}
+	if err := d.estate.HTTPS("autodiscover.migrating.test", &alternating{nodes: []http.Handler{old, moved}}); err != nil {
+		return lab.Mailbox{}, err
+	}
+	if err := d.estate.HTTPS("mail-new.migrating.test", newServer); err != nil {
+		return lab.Mailbox{}, err
+	}
+	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
+}
+
+// alternating hands each authenticated POST to the next node in turn, like
+// a round-robin load balancer; a challenge round trip stays on one node.
+type alternating struct {
+	mu    sync.Mutex
+	next  int
+	nodes []http.Handler
+}
+
+func (a *alternating) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	node := a.nodes[a.next%len(a.nodes)]
+	if r.Header.Get("Authorization") != "" {
+		a.next++
+	}
+	a.mu.Unlock()
+	node.ServeHTTP(w, r)
 }
 
 // writeConfig writes the CA, the password file and a config with one

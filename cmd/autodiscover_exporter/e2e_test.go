@@ -244,7 +244,7 @@ func TestEndToEndHybridScrapeAgainstTheRealBinary(t *testing.T) {
 	}
 
 	code, sd := re.get(t, "/sd")
-	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "retired-gina"} {
+	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "retired-gina", "expiring-ivan", "longchain-judy", "migrating-hank"} {
 		if code != http.StatusOK || !strings.Contains(sd, `"`+name+`"`) {
 			t.Errorf("/sd lacks %s: %s", name, sd)
 		}
@@ -296,7 +296,7 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 		}
 		return code, string(out)
 	}
-	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 7 module(s), 7 mailbox(es)") {
+	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 10 module(s), 10 mailbox(es)") {
 		t.Errorf("--config.check on a good file = %d %q", code, out)
 	}
 	broken := filepath.Join(t.TempDir(), "broken.yml")
