@@ -86,9 +86,15 @@ func (l *lockedBuffer) String() string {
 
 func startExporter(t *testing.T, configPath string) *runningExporter {
 	t.Helper()
+	return startExporterArgs(t, "--config.file="+configPath)
+}
+
+// startExporterArgs runs the binary on a free loopback port with args.
+func startExporterArgs(t *testing.T, args ...string) *runningExporter {
+	t.Helper()
 	addr := freeAddr(t)
 	logs := &lockedBuffer{}
-	cmd := exec.Command(exporterBinary(t), "--config.file="+configPath, "--web.listen-address="+addr, "--log.level=debug")
+	cmd := exec.Command(exporterBinary(t), append(args, "--web.listen-address="+addr, "--log.level=debug")...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
