@@ -364,3 +364,39 @@ func TestBrowserRendersTheLandingPageAndAStepLog(t *testing.T) {
 		t.Error("the password is on a page")
 	}
 }
+
+func TestKubernetesConfigMapHoldsAValidConfig(t *testing.T) {
+	data, err := os.ReadFile(repoPath("deploy", "kubernetes", "configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(data, &cm); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "probe-password"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The Secret is mounted at this path in the Deployment.
+	cfgText := strings.ReplaceAll(cm.Data["config.yml"], "/etc/autodiscover_exporter/secrets/probe-password", filepath.Join(dir, "probe-password"))
+	path := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config.file=" + path, "--config.check"}, &out, &errb); code != 0 {
+		t.Fatalf("the ConfigMap's config.yml is invalid: %s", errb.String())
+	}
+	deployment, err := os.ReadFile(repoPath("deploy", "kubernetes", "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mountPath: /etc/autodiscover_exporter/secrets", "containerPort: 10057", "path: /-/healthy", "requests:"} {
+		if !strings.Contains(string(deployment), want) {
+			t.Errorf("deployment.yaml lacks %q", want)
+		}
+	}
+}
