@@ -15,6 +15,11 @@ const (
 	MethodHTTPRedirect       Method = "http_redirect"       // GET http://autodiscover.<domain>/… answered by a 3xx
 	MethodSRV                Method = "srv"                 // _autodiscover._tcp.<domain> SRV target
 	MethodRedirect           Method = "redirect"            // a URL reached through a 3xx or redirectUrl
+	// MethodV2JSON asks Autodiscover v2 (autodiscover.json) anonymously. Its
+	// steps are recorded per protocol as MethodV2Prefix+lower(protocol),
+	// e.g. "v2_ews", so that protocols asked of one host stay apart.
+	MethodV2JSON   Method = "v2_json"
+	MethodV2Prefix        = "v2_"
 )
 
 // DefaultMethods is the candidate order Outlook and the EWS Managed API use.
@@ -39,6 +44,12 @@ const (
 	StepParse        StepName = "parse"         // the Autodiscover XML answer
 	StepRedirect     StepName = "redirect"      // validation of a redirect target (URL or address)
 )
+
+// V2 protocols a monitor asks for by default.
+var DefaultV2Protocols = []string{"Ews", "ActiveSync", "AutodiscoverV1"}
+
+// DefaultV2Host is Exchange Online's Autodiscover v2 front end.
+const DefaultV2Host = "outlook.office365.com"
 
 // Schema selects the POX request flavour.
 type Schema string
@@ -95,6 +106,34 @@ type Settings struct {
 	MaxBodyBytes int64
 	// Now is the clock for certificate dates; nil means time.Now.
 	Now func() time.Time
+	// CheckAllAddresses checks TCP, TLS and the certificate on every
+	// address DNS returned for every TLS host of the chain, besides the
+	// one the chain used: the load-balancer node view.
+	CheckAllAddresses bool
+	// V2Hosts are the hosts method v2_json asks; empty means DefaultV2Host.
+	V2Hosts []string
+	// V2Protocols are the protocols v2_json asks for; empty means
+	// DefaultV2Protocols.
+	V2Protocols []string
+	// Expect lists what the result must look like; nil checks nothing.
+	Expect *Expectations
+}
+
+// Expectations catch drift after migrations: a chain that still works but
+// ends somewhere else. Zero fields are not checked.
+type Expectations struct {
+	// EndpointHost is the host of the Autodiscover URL that must answer.
+	EndpointHost string
+	// EWSURLHost is the host the returned EWS URL must point at.
+	EWSURLHost string
+	// MaxRedirects, when set, is the most redirect hops allowed.
+	MaxRedirects *int
+	// Protocols must all be among the returned Protocol types (EXCH, EXPR,
+	// WEB, EXHTTP, mapiHttp, MobileSync).
+	Protocols []string
+	// CertMinDays is the fewest days any certificate of the chain may have
+	// left.
+	CertMinDays int
 }
 
 // DefaultUserAgent identifies the prober to Exchange (servers log and
@@ -178,6 +217,50 @@ type Result struct {
 	// Autodiscover Error element.
 	ErrorCode    string
 	ErrorMessage string
+	// ChainSuccess is the POX chain's own verdict (Success also needs v2
+	// and every expectation to pass).
+	ChainSuccess bool
+	// V2 holds one entry per protocol asked with method v2_json.
+	V2 []V2Result
+	// AddressChecks holds, with CheckAllAddresses, one entry per address of
+	// every TLS host the chain reached.
+	AddressChecks []AddressCheck
+	// Expectations holds one verdict per configured expectation.
+	Expectations []ExpectationResult
+}
+
+// V2Result is the answer of Autodiscover v2 for one protocol.
+type V2Result struct {
+	Protocol string
+	OK       bool
+	// URL is the endpoint returned for the protocol.
+	URL string
+	// Host is where the final answer came from (after v2 redirects).
+	Host string
+	// ErrorCode and ErrorMessage come from a 400 JSON error answer.
+	ErrorCode    string
+	ErrorMessage string
+	Redirects    int
+}
+
+// AddressCheck is the per-address view of one TLS host.
+type AddressCheck struct {
+	Host    string
+	Address string
+	// Steps are tcp, tls_handshake and the three certificate verdicts, as
+	// far as they got.
+	Steps []Step
+	// Cert is set when the handshake completed.
+	Cert *CertInfo
+}
+
+// ExpectationResult is one checked expectation.
+type ExpectationResult struct {
+	// Name is one of endpoint_host, ews_url_host, max_redirects,
+	// protocols, cert_min_days.
+	Name   string
+	OK     bool
+	Detail string
 }
 
 // Step is one check of the chain.

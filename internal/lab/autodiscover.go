@@ -46,11 +46,18 @@ type Autodiscover struct {
 	// Users maps a lower-case address to its reply. Unknown addresses get
 	// ErrorCode 500, like Exchange.
 	Users map[string]Reply
-	// Accounts maps user name to password. When set, HTTP Basic with one
-	// of them is required before any answer; the 401 offers Challenges
-	// (default: Negotiate, NTLM and Basic, as IIS does).
-	Accounts   map[string]string
-	Challenges []string
+	// Accounts maps user name to password for HTTP Basic. When Accounts,
+	// NTLM or BearerTokens is set, one of them must succeed before any
+	// answer; the 401 offers Challenges (default: Negotiate, NTLM and
+	// Basic as IIS does, plus Bearer when tokens are accepted).
+	Accounts map[string]string
+	// NTLM verifies NTLMv2 handshakes (also inside Negotiate).
+	NTLM *NTLMVerifier
+	// BearerTokens are the OAuth access tokens accepted; BearerChallenge is
+	// the parameter list of the Bearer challenge (authorization_uri, …).
+	BearerTokens    map[string]bool
+	BearerChallenge string
+	Challenges      []string
 
 	mu sync.Mutex
 }
@@ -73,16 +80,18 @@ func (a *Autodiscover) reply(address string) (Reply, bool) {
 }
 
 func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.needsAuth() && !a.authorized(r) {
-		challenges := a.Challenges
-		if challenges == nil {
-			challenges = []string{"Negotiate", "NTLM", `Basic realm="` + hostOnly(r.Host) + `"`}
+	if a.needsAuth() {
+		ok, responded := a.authenticate(w, r)
+		if responded {
+			return
 		}
-		for _, c := range challenges {
-			w.Header().Add("WWW-Authenticate", c)
+		if !ok {
+			for _, c := range a.challenges(r) {
+				w.Header().Add("WWW-Authenticate", c)
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+			return
 		}
-		w.WriteHeader(http.StatusUnauthorized)
-		return
 	}
 	if r.Method != http.MethodPost {
 		writeXML(w, errorXML("600", "Invalid Request"))
@@ -101,7 +110,27 @@ func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveReply(w, rep, address, schema)
 }
 
-func (a *Autodiscover) authorized(r *http.Request) bool {
+// authenticate checks the Authorization header against every configured
+// scheme. responded is true when a scheme wrote the answer itself (the
+// NTLM challenge of a handshake in progress).
+func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok, responded bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(h, " ")
+	a.mu.Lock()
+	ntlm, tokens := a.NTLM, a.BearerTokens
+	a.mu.Unlock()
+	switch {
+	case strings.EqualFold(scheme, "Basic"):
+		return a.basicOK(r), false
+	case strings.EqualFold(scheme, "Bearer"):
+		return tokens[strings.TrimSpace(token)], false
+	case (strings.EqualFold(scheme, "NTLM") || strings.EqualFold(scheme, "Negotiate")) && ntlm != nil:
+		return ntlm.Handle(w, r)
+	}
+	return false, false
+}
+
+func (a *Autodiscover) basicOK(r *http.Request) bool {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return false
@@ -112,10 +141,23 @@ func (a *Autodiscover) authorized(r *http.Request) bool {
 	return known && subtle.ConstantTimeCompare([]byte(pass), []byte(want)) == 1
 }
 
+func (a *Autodiscover) challenges(r *http.Request) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.Challenges != nil {
+		return a.Challenges
+	}
+	out := []string{"Negotiate", "NTLM", `Basic realm="` + hostOnly(r.Host) + `"`}
+	if len(a.BearerTokens) > 0 || a.BearerChallenge != "" {
+		out = append([]string{strings.TrimSpace("Bearer " + a.BearerChallenge)}, out...)
+	}
+	return out
+}
+
 func (a *Autodiscover) needsAuth() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.Accounts) > 0
+	return len(a.Accounts) > 0 || a.NTLM != nil || len(a.BearerTokens) > 0
 }
 
 // AddAccount lets one more user authenticate.
