@@ -19,6 +19,15 @@ func (r *Result) Log() string {
 // WriteLog writes Log to w.
 func (r *Result) WriteLog(w io.Writer) {
 	fmt.Fprintf(w, "Testing Autodiscover for %s.\n", r.Mailbox)
+	for _, v := range r.V2 {
+		if v.OK {
+			fmt.Fprintf(w, "Autodiscover v2 %s: %s (from %s).\n", v.Protocol, v.URL, v.Host)
+		} else if v.ErrorCode != "" {
+			fmt.Fprintf(w, "Autodiscover v2 %s failed: %s %s.\n", v.Protocol, v.ErrorCode, v.ErrorMessage)
+		} else {
+			fmt.Fprintf(w, "Autodiscover v2 %s failed.\n", v.Protocol)
+		}
+	}
 	fmt.Fprintf(w, "Attempting each method of contacting the Autodiscover service.\n")
 	hop, mailbox, group := -1, "", ""
 	for _, s := range r.Steps {
@@ -30,16 +39,10 @@ func (r *Result) WriteLog(w io.Writer) {
 			group = g
 			fmt.Fprintf(w, "  %s\n", g)
 		}
-		mark, verdict := "✓", "OK"
-		if !s.OK {
-			mark, verdict = "✗", "FAILED ("+s.ErrorClass+")"
-		}
-		fmt.Fprintf(w, "    %s %s … %s", mark, stepPhrase(s), verdict)
-		if s.Detail != "" {
-			fmt.Fprintf(w, ": %s", s.Detail)
-		}
-		fmt.Fprintf(w, " (%s)\n", ms(s.Duration))
+		writeStepLine(w, "    ", s)
 	}
+	writeAddressChecks(w, r.AddressChecks)
+	writeExpectations(w, r.Expectations)
 	fmt.Fprintln(w)
 	switch {
 	case r.Success:
@@ -50,6 +53,9 @@ func (r *Result) WriteLog(w io.Writer) {
 }
 
 func candidateHeading(s Step) string {
+	if strings.HasPrefix(string(s.Method), MethodV2Prefix) {
+		return fmt.Sprintf("Attempting Autodiscover v2 (%s) at %s.", strings.TrimPrefix(string(s.Method), MethodV2Prefix), s.URL)
+	}
 	switch {
 	case s.Name == StepSRVLookup:
 		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
@@ -88,6 +94,9 @@ func stepPhrase(s Step) string {
 	case StepCredentials:
 		return "Providing user credentials"
 	case StepRequest:
+		if strings.HasPrefix(string(s.Method), MethodV2Prefix) {
+			return fmt.Sprintf("Sending an anonymous Autodiscover v2 GET to %s", s.Host)
+		}
 		return fmt.Sprintf("Attempting to send an Autodiscover POST request to %s", s.URL)
 	case StepParse:
 		return "Analyzing the Autodiscover response"
@@ -95,4 +104,43 @@ func stepPhrase(s Step) string {
 		return "Checking the redirect"
 	}
 	return string(s.Name)
+}
+
+func writeStepLine(w io.Writer, indent string, s Step) {
+	mark, verdict := "✓", "OK"
+	if !s.OK {
+		mark, verdict = "✗", "FAILED ("+s.ErrorClass+")"
+	}
+	fmt.Fprintf(w, "%s%s %s … %s", indent, mark, stepPhrase(s), verdict)
+	if s.Detail != "" {
+		fmt.Fprintf(w, ": %s", s.Detail)
+	}
+	fmt.Fprintf(w, " (%s)\n", ms(s.Duration))
+}
+
+func writeAddressChecks(w io.Writer, checks []AddressCheck) {
+	if len(checks) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nChecking every address of every TLS host (the load-balancer node view).\n")
+	for _, ac := range checks {
+		fmt.Fprintf(w, "  %s at %s\n", ac.Host, ac.Address)
+		for _, s := range ac.Steps {
+			writeStepLine(w, "    ", s)
+		}
+	}
+}
+
+func writeExpectations(w io.Writer, exps []ExpectationResult) {
+	if len(exps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nChecking the expectations of this mailbox.\n")
+	for _, e := range exps {
+		mark, verdict := "✓", "met"
+		if !e.OK {
+			mark, verdict = "✗", "NOT MET"
+		}
+		fmt.Fprintf(w, "    %s Expectation %s … %s: %s\n", mark, e.Name, verdict, e.Detail)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,13 +37,38 @@ func Run(ctx context.Context, address string, s Settings) (*Result, error) {
 		visitedAddrs: map[string]bool{strings.ToLower(mailbox): true},
 		certSeen:     map[string]bool{},
 		lastFailure:  -1,
+		mailbox:      mailbox,
 	}
-	r.discover(ctx, mailbox, domain)
+	methods := s.methods()
+	v2 := slices.Contains(methods, MethodV2JSON)
+	pox := slices.ContainsFunc(methods, func(m Method) bool { return m != MethodV2JSON })
+	if v2 && methods[0] == MethodV2JSON {
+		r.runV2(ctx, mailbox)
+	}
+	if pox {
+		r.discover(ctx, mailbox, domain)
+		r.res.ChainSuccess = r.res.Success
+		if !r.res.Success && r.res.Reason == "" {
+			r.res.Reason = r.failureSummary(ctx)
+		}
+	}
+	if v2 && methods[0] != MethodV2JSON {
+		r.runV2(ctx, mailbox)
+	}
 	r.res.RedirectHops = r.hop
-	r.res.Duration = time.Since(r.start)
-	if !r.res.Success && r.res.Reason == "" {
-		r.res.Reason = r.failureSummary(ctx)
+	if s.CheckAllAddresses {
+		r.checkAddresses(ctx)
 	}
+	r.res.Success = (!pox || r.res.ChainSuccess) && (!v2 || r.v2OK())
+	if pox && r.res.ChainSuccess && !r.res.Success && r.res.Reason == "" {
+		r.res.Reason = "Autodiscover v2 failed: " + r.v2Failure()
+	} else if !pox && !r.res.Success {
+		r.res.Reason = "Autodiscover v2 failed: " + r.v2Failure()
+	}
+	if s.Expect != nil {
+		r.checkExpectations()
+	}
+	r.res.Duration = time.Since(r.start)
 	return r.res, nil
 }
 
@@ -60,11 +86,15 @@ type run struct {
 	visitedURLs  map[string]bool
 	visitedAddrs map[string]bool
 	certSeen     map[string]bool
-	lastFailure  int // index in res.Steps of the latest failed step, -1 for none
+	// tlsHosts lists every TLS host the run resolved, in order, with the
+	// addresses DNS gave, for the per-address checks.
+	tlsHosts    []tlsHost
+	lastFailure int // index in res.Steps of the latest failed step, -1 for none
 }
 
 // target is the candidate a step belongs to.
 type target struct {
+	hop    int
 	method Method
 	host   string
 	port   int
@@ -83,7 +113,7 @@ const (
 
 func (r *run) record(t target, name StepName, started time.Time, addr string, err *stepError, detail string) {
 	st := Step{
-		Hop:      r.hop,
+		Hop:      t.hop,
 		Method:   t.method,
 		Mailbox:  r.mailbox,
 		Host:     t.host,
@@ -140,7 +170,7 @@ func (r *run) tryMethods(ctx context.Context, domain string) (string, string, bo
 		case MethodSRV:
 			n, a = r.trySRV(ctx, domain)
 		default:
-			continue
+			continue // v2_json runs outside the POX chain
 		}
 		switch n {
 		case stop:
@@ -179,11 +209,12 @@ func (r *run) tryURL(ctx context.Context, method Method, u *url.URL) (next, addr
 
 // postTo runs DNS, TCP, TLS, certificate checks and the POST against one URL.
 func (r *run) postTo(ctx context.Context, method Method, u *url.URL) (next, *url.URL, addrRedirect) {
-	t := target{method: method, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
+	t := target{hop: r.hop, method: method, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
 	addrs, ok := r.resolve(ctx, t)
 	if !ok {
 		return nextCandidate, nil, addrRedirect{}
 	}
+	r.noteTLSHost(t, addrs)
 	conn, addr := r.connect(ctx, t, addrs)
 	if conn == nil {
 		return nextCandidate, nil, addrRedirect{}
@@ -346,7 +377,7 @@ func (r *run) followAddr(t target, addr, newAddr string) (next, addrRedirect) {
 // whose only useful answer is a redirect to an HTTPS Autodiscover URL.
 func (r *run) tryHTTPRedirect(ctx context.Context, domain string) (next, addrRedirect) {
 	u := &url.URL{Scheme: "http", Host: "autodiscover." + domain, Path: "/autodiscover/autodiscover.xml"}
-	t := target{method: MethodHTTPRedirect, host: u.Hostname(), port: 80, url: u.String()}
+	t := target{hop: r.hop, method: MethodHTTPRedirect, host: u.Hostname(), port: 80, url: u.String()}
 	addrs, ok := r.resolve(ctx, t)
 	if !ok {
 		return nextCandidate, addrRedirect{}
@@ -387,7 +418,7 @@ func (r *run) tryHTTPRedirect(ctx context.Context, domain string) (next, addrRed
 // first, port 443 only.
 func (r *run) trySRV(ctx context.Context, domain string) (next, addrRedirect) {
 	name := "_autodiscover._tcp." + domain
-	t := target{method: MethodSRV, host: name}
+	t := target{hop: r.hop, method: MethodSRV, host: name}
 	started := time.Now()
 	records, err := r.dns.lookupSRV(ctx, name)
 	if err != nil {
@@ -581,6 +612,9 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 		notes = append(notes, "answered with credentials")
 	}
 	notes = append(notes, describeStatus(resp))
+	if d := diagnosticHeaders(resp.header); d != "" {
+		notes = append(notes, d)
+	}
 	detail := strings.Join(notes, "; ")
 	if class := statusClass(resp); class != "" {
 		r.record(t, StepRequest, started, addr, failf(class, "%s", statusReason(resp)), detail)
@@ -601,6 +635,8 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 	}
 	auth := r.s.Auth
 	switch {
+	case auth == nil && bearerAuthorizationURI(challenges) != "":
+		return fail(failf("bearer_required", "the server wants OAuth (hybrid modern auth is enabled: authorization_uri=%s) and the module has no credentials", truncate(bearerAuthorizationURI(challenges), 120)))
 	case auth == nil:
 		return fail(failf("no_credentials", "the server asks for credentials but the module has none configured"))
 	case !strings.EqualFold(u.Scheme, "https"):
@@ -612,6 +648,9 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 	}
 	ch, ok := auth.Choose(challenges)
 	if !ok {
+		if uri := bearerAuthorizationURI(challenges); uri != "" {
+			return fail(failf("bearer_required", "the server wants OAuth (hybrid modern auth is enabled: authorization_uri=%s); the module's credentials cannot answer it", truncate(uri, 120)))
+		}
 		return fail(failf("unsupported_scheme", "none of the offered schemes (%s) is one the module may use", orNone(schemeNames(challenges))))
 	}
 	ex := auth.NewExchange()
@@ -655,6 +694,36 @@ func (r *run) credentialsAllowed(host string) bool {
 		}
 	}
 	return false
+}
+
+// bearerAuthorizationURI returns the authorization_uri of a Bearer
+// challenge: Exchange advertises hybrid modern auth (or Exchange Online
+// OAuth) that way.
+func bearerAuthorizationURI(cs []Challenge) string {
+	for _, c := range cs {
+		if !strings.EqualFold(c.Scheme, "Bearer") {
+			continue
+		}
+		for _, p := range splitOutsideQuotes(c.Params, ',') {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "authorization_uri") {
+				return strings.Trim(strings.TrimSpace(v), `"`)
+			}
+		}
+	}
+	return ""
+}
+
+// diagnosticHeaders picks the headers Microsoft support asks for and that
+// name the answering front and back ends.
+func diagnosticHeaders(h http.Header) string {
+	var parts []string
+	for _, name := range []string{"request-id", "X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "X-DiagInfo", "X-AutoDiscovery-Error"} {
+		if v := h.Get(name); v != "" {
+			parts = append(parts, name+"="+truncate(v, 80))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func sameScheme(cs []Challenge, scheme string) (Challenge, bool) {

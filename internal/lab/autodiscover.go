@@ -53,9 +53,9 @@ type Autodiscover struct {
 	Accounts map[string]string
 	// NTLM verifies NTLMv2 handshakes (also inside Negotiate).
 	NTLM *NTLMVerifier
-	// BearerTokens are the OAuth access tokens accepted; BearerChallenge is
-	// the parameter list of the Bearer challenge (authorization_uri, …).
-	BearerTokens    map[string]bool
+	// Tokens validates OAuth access tokens (a TokenServer); BearerChallenge
+	// is the parameter list of the Bearer challenge (authorization_uri, …).
+	Tokens          TokenValidator
 	BearerChallenge string
 	Challenges      []string
 
@@ -117,13 +117,13 @@ func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok,
 	h := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	a.mu.Lock()
-	ntlm, tokens := a.NTLM, a.BearerTokens
+	ntlm, tokens := a.NTLM, a.Tokens
 	a.mu.Unlock()
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
 		return a.basicOK(r), false
 	case strings.EqualFold(scheme, "Bearer"):
-		return tokens[strings.TrimSpace(token)], false
+		return tokens != nil && tokens.Valid(strings.TrimSpace(token)), false
 	case (strings.EqualFold(scheme, "NTLM") || strings.EqualFold(scheme, "Negotiate")) && ntlm != nil:
 		return ntlm.Handle(w, r)
 	}
@@ -148,7 +148,7 @@ func (a *Autodiscover) challenges(r *http.Request) []string {
 		return a.Challenges
 	}
 	out := []string{"Negotiate", "NTLM", `Basic realm="` + hostOnly(r.Host) + `"`}
-	if len(a.BearerTokens) > 0 || a.BearerChallenge != "" {
+	if a.Tokens != nil || a.BearerChallenge != "" {
 		out = append([]string{strings.TrimSpace("Bearer " + a.BearerChallenge)}, out...)
 	}
 	return out
@@ -157,7 +157,7 @@ func (a *Autodiscover) challenges(r *http.Request) []string {
 func (a *Autodiscover) needsAuth() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.Accounts) > 0 || a.NTLM != nil || len(a.BearerTokens) > 0
+	return len(a.Accounts) > 0 || a.NTLM != nil || a.Tokens != nil
 }
 
 // AddAccount lets one more user authenticate.
@@ -196,8 +196,12 @@ func serveReply(w http.ResponseWriter, rep Reply, address, schema string) {
 			w.WriteHeader(rep.Status)
 		}
 		_, _ = io.WriteString(w, rep.Raw)
+	case rep.ErrorCode != "" && strings.Contains(schema, "mobilesync"):
+		writeXML(w, mobileActionXML(`<Error><Status>`+esc(rep.ErrorCode)+`</Status><Message>`+esc(rep.ErrorMessage)+`</Message><DebugData>lab</DebugData></Error>`))
 	case rep.ErrorCode != "":
 		writeXML(w, errorXML(rep.ErrorCode, rep.ErrorMessage))
+	case rep.RedirectAddr != "" && strings.Contains(schema, "mobilesync"):
+		writeXML(w, mobileActionXML(`<Redirect>`+esc(rep.RedirectAddr)+`</Redirect>`))
 	case rep.RedirectAddr != "":
 		writeXML(w, redirectXML("redirectAddr", "RedirectAddr", rep.RedirectAddr))
 	case rep.RedirectURL != "":
@@ -326,6 +330,17 @@ func settingsXML(address string, s *Settings) string {
 </Autodiscover>`
 }
 
+// mobileActionXML wraps a MobileSync Action body (Redirect or Error).
+func mobileActionXML(action string) string {
+	return `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="` + nsBase + `">
+  <Response xmlns="` + nsMobile + `">
+    <Culture>en:us</Culture>
+    <Action>` + action + `</Action>
+  </Response>
+</Autodiscover>`
+}
+
 func mobileSettingsXML(address string, s *Settings) string {
 	url := "https://" + s.Server + "/Microsoft-Server-ActiveSync"
 	return `<?xml version="1.0" encoding="utf-8"?>
@@ -348,6 +363,9 @@ func mobileSettingsXML(address string, s *Settings) string {
   </Response>
 </Autodiscover>`
 }
+
+// TokenValidator accepts or refuses an OAuth access token.
+type TokenValidator interface{ Valid(token string) bool }
 
 // Redirect is an http.Handler that answers every request with status and
 // Location: the "AutodiscoverRedirection" site on port 80.

@@ -275,6 +275,21 @@ func (e *Estate) HTTPS(host string, h http.Handler, opts ...HostOption) error {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	tlsCfg, err := e.tlsConfig(host, cfg)
+	if err != nil {
+		return err
+	}
+	ln, ip, err := e.listen(host, cfg)
+	if err != nil {
+		return err
+	}
+	e.setConnectTo(ip, 443, ln.Addr().String())
+	e.serve(tls.NewListener(ln, tlsCfg), e.recording(host, "https", h))
+	return nil
+}
+
+// tlsConfig issues the certificate cfg asks for.
+func (e *Estate) tlsConfig(host string, cfg hostConfig) (*tls.Config, error) {
 	spec := CertSpec{Names: []string{host}}
 	if cfg.cert != nil {
 		spec = *cfg.cert
@@ -285,20 +300,9 @@ func (e *Estate) HTTPS(host string, h http.Handler, opts ...HostOption) error {
 	}
 	cert, err := issuer.Issue(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tlsCfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   cfg.clientAuth,
-		MinVersion:   tls.VersionTLS12,
-	}
-	ln, ip, err := e.listen(host, cfg)
-	if err != nil {
-		return err
-	}
-	e.setConnectTo(ip, 443, ln.Addr().String())
-	e.serve(tls.NewListener(ln, tlsCfg), e.recording(host, "https", h))
-	return nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: cfg.clientAuth, MinVersion: tls.VersionTLS12}, nil
 }
 
 // HTTP serves h in plain HTTP as host on port 80 (as the probe sees it).
@@ -314,6 +318,37 @@ func (e *Estate) HTTP(host string, h http.Handler, opts ...HostOption) error {
 	e.setConnectTo(ip, 80, ln.Addr().String())
 	e.serve(ln, e.recording(host, "http", h))
 	return nil
+}
+
+// HTTPSNode serves h over TLS as one more node of host: a new loopback
+// address is published as another A record of the name, as behind a
+// DNS-balanced pool. Each node can have its own certificate.
+func (e *Estate) HTTPSNode(host, node string, h http.Handler, opts ...HostOption) (string, error) {
+	nodeName := node + "." + host
+	ip, err := e.ipWithoutDNS(nodeName)
+	if err != nil {
+		return "", err
+	}
+	e.AddA(host, ip)
+	if err := e.closePort(ip, 80); err != nil {
+		return "", err
+	}
+	cfg := hostConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tlsCfg, err := e.tlsConfig(host, cfg)
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return "", fmt.Errorf("lab: listening on %s: %w", ip, err)
+	}
+	e.track(ln)
+	e.setConnectTo(ip, 443, ln.Addr().String())
+	e.serve(tls.NewListener(ln, tlsCfg), e.recording(host, "https", h))
+	return ip, nil
 }
 
 // BlackHole makes host:port accept TCP connections and then never say a

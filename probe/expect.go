@@ -1,0 +1,115 @@
+package probe
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// checkExpectations compares the result with Settings.Expect. A failed
+// expectation fails the probe: the chain works but ends somewhere else.
+func (r *run) checkExpectations() {
+	e := r.s.Expect
+	res := r.res
+	add := func(name string, ok bool, format string, args ...any) {
+		res.Expectations = append(res.Expectations, ExpectationResult{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+	if e.EndpointHost != "" {
+		got := hostOf(res.FinalURL)
+		add("endpoint_host", strings.EqualFold(got, e.EndpointHost), "the Autodiscover URL that answered is on %s, expected %s", orNothing(got), e.EndpointHost)
+	}
+	if e.EWSURLHost != "" {
+		got := hostOf(res.Response.EWSURL())
+		add("ews_url_host", strings.EqualFold(got, e.EWSURLHost), "the EWS URL points at %s, expected %s", orNothing(got), e.EWSURLHost)
+	}
+	if e.MaxRedirects != nil {
+		add("max_redirects", res.RedirectHops <= *e.MaxRedirects, "%d redirect hop(s), expected at most %d", res.RedirectHops, *e.MaxRedirects)
+	}
+	if len(e.Protocols) > 0 {
+		have := returnedProtocols(res.Response)
+		var missing []string
+		for _, p := range e.Protocols {
+			if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, p) }) {
+				missing = append(missing, p)
+			}
+		}
+		add("protocols", len(missing) == 0, "returned protocols [%s], expected [%s]%s", strings.Join(have, " "), strings.Join(e.Protocols, " "), missingNote(missing))
+	}
+	if e.CertMinDays > 0 {
+		host, days := r.earliestCertificate()
+		if host == "" {
+			add("cert_min_days", false, "no certificate was seen, expected at least %d days left", e.CertMinDays)
+		} else {
+			add("cert_min_days", days >= float64(e.CertMinDays), "the certificate of %s has %.1f days left, expected at least %d", host, days, e.CertMinDays)
+		}
+	}
+	var failed []string
+	for _, x := range res.Expectations {
+		if !x.OK {
+			failed = append(failed, x.Name)
+		}
+	}
+	if len(failed) > 0 {
+		if res.Success {
+			res.Reason = "expectation not met: " + strings.Join(failed, ", ")
+		}
+		res.Success = false
+	}
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing (no answer)"
+	}
+	return s
+}
+
+func missingNote(missing []string) string {
+	if len(missing) == 0 {
+		return ""
+	}
+	return "; missing " + strings.Join(missing, " ")
+}
+
+func returnedProtocols(resp *Response) []string {
+	if resp == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range resp.Protocols {
+		if p.Type != "" && !slices.Contains(out, p.Type) {
+			out = append(out, p.Type)
+		}
+	}
+	for _, m := range resp.MobileServers {
+		if m.Type != "" && !slices.Contains(out, m.Type) {
+			out = append(out, m.Type)
+		}
+	}
+	return out
+}
+
+// earliestCertificate finds the certificate of the chain (and of the
+// per-address checks) that expires first.
+func (r *run) earliestCertificate() (string, float64) {
+	host, earliest := "", time.Time{}
+	consider := func(c CertInfo) {
+		if earliest.IsZero() || c.NotAfter.Before(earliest) {
+			host, earliest = c.Host, c.NotAfter
+		}
+	}
+	for _, c := range r.res.Certificates {
+		consider(c)
+	}
+	for _, ac := range r.res.AddressChecks {
+		if ac.Cert != nil {
+			consider(*ac.Cert)
+		}
+	}
+	if host == "" {
+		return "", math.Inf(-1)
+	}
+	return host, earliest.Sub(r.s.now()).Hours() / 24
+}

@@ -1,0 +1,162 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// DefaultOAuth2Scope is Exchange Online's app-only scope.
+const DefaultOAuth2Scope = "https://outlook.office365.com/.default"
+
+// OAuth2Config configures the client-credentials flow.
+type OAuth2Config struct {
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+	// RootCAs verifies the token endpoint; nil means the system pool.
+	RootCAs *x509.CertPool
+	// Timeout bounds one token request; 0 means 10s.
+	Timeout time.Duration
+	// Dial connects to the token endpoint; nil means the system resolver.
+	// NewDialer gives one that honours a module's DNS server and connect_to.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// OAuth2 answers Bearer challenges with an app-only access token from the
+// client-credentials flow. The token is cached until shortly before it
+// expires, across probes: one OAuth2 value lives as long as its module.
+type OAuth2 struct {
+	cfg    clientcredentials.Config
+	client *http.Client
+
+	mu    sync.Mutex
+	token *oauth2.Token
+}
+
+// NewOAuth2 returns the authenticator for cfg.
+func NewOAuth2(cfg OAuth2Config) *OAuth2 {
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	scopes := cfg.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{DefaultOAuth2Scope}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	transport.Proxy = nil
+	if cfg.Dial != nil {
+		transport.DialContext = cfg.Dial
+	}
+	return &OAuth2{
+		cfg: clientcredentials.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			TokenURL:     cfg.TokenURL,
+			Scopes:       scopes,
+			AuthStyle:    oauth2.AuthStyleInParams,
+		},
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   timeout,
+			// A token endpoint that redirects is not followed: the secret
+			// is in the body.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Choose implements Authenticator.
+func (o *OAuth2) Choose(offered []Challenge) (Challenge, bool) {
+	for _, c := range offered {
+		if strings.EqualFold(c.Scheme, "Bearer") {
+			return c, true
+		}
+	}
+	return Challenge{}, false
+}
+
+// NewExchange implements Authenticator.
+func (o *OAuth2) NewExchange() Exchange { return &bearerExchange{o: o} }
+
+// Identity implements Authenticator.
+func (o *OAuth2) Identity() string { return "client " + o.cfg.ClientID }
+
+// String keeps the client secret out of any %v rendering.
+func (o *OAuth2) String() string { return "OAuth2(" + o.cfg.ClientID + ")" }
+
+// accessToken returns the cached token or fetches a new one.
+func (o *OAuth2) accessToken(ctx context.Context) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.token != nil && o.token.Valid() {
+		return o.token.AccessToken, nil
+	}
+	tok, err := o.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
+	if err != nil {
+		return "", fmt.Errorf("token endpoint %s: %s", o.cfg.TokenURL, tokenError(err, o.cfg.ClientSecret))
+	}
+	o.token = tok
+	return tok.AccessToken, nil
+}
+
+// forget drops a token the server refused, so the next probe asks anew.
+func (o *OAuth2) forget(access string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.token != nil && o.token.AccessToken == access {
+		o.token = nil
+	}
+}
+
+// tokenError describes a failed token request without the secret (the
+// oauth2 library quotes the endpoint's body, which should not echo it, but
+// a hostile endpoint might).
+func tokenError(err error, secret string) string {
+	var re *oauth2.RetrieveError
+	msg := err.Error()
+	if errors.As(err, &re) {
+		msg = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+		if re.ErrorCode != "" {
+			msg += " " + re.ErrorCode
+		}
+		if re.ErrorDescription != "" {
+			msg += ": " + truncate(re.ErrorDescription, 160)
+		}
+	}
+	if secret != "" {
+		msg = strings.ReplaceAll(msg, secret, "<secret>")
+	}
+	return msg
+}
+
+type bearerExchange struct {
+	o    *OAuth2
+	sent string
+}
+
+func (e *bearerExchange) Respond(ctx context.Context, _ Challenge) (string, error) {
+	if e.sent != "" {
+		e.o.forget(e.sent)
+		return "", ErrRejected
+	}
+	tok, err := e.o.accessToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	e.sent = tok
+	return "Bearer " + tok, nil
+}

@@ -1,0 +1,204 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxV2Redirects caps v2 redirects (Exchange Online's 302 to the
+// on-premises v2 URL of a hybrid mailbox is one).
+const maxV2Redirects = 3
+
+// v2Answer is the JSON of an Autodiscover v2 answer or error.
+type v2Answer struct {
+	Protocol     string `json:"Protocol"`
+	URL          string `json:"Url"`
+	ErrorCode    string `json:"ErrorCode"`
+	ErrorMessage string `json:"ErrorMessage"`
+}
+
+func (s *Settings) v2Hosts() []string {
+	if len(s.V2Hosts) == 0 {
+		return []string{DefaultV2Host}
+	}
+	return s.V2Hosts
+}
+
+func (s *Settings) v2Protocols() []string {
+	if len(s.V2Protocols) == 0 {
+		return DefaultV2Protocols
+	}
+	return s.V2Protocols
+}
+
+// V2Method is the step method of the v2 query for protocol.
+func V2Method(protocol string) Method {
+	return Method(MethodV2Prefix + strings.ToLower(protocol))
+}
+
+// runV2 asks Autodiscover v2 for every configured protocol, anonymously,
+// trying the hosts in order until one answers.
+func (r *run) runV2(ctx context.Context, mailbox string) {
+	for _, protocol := range r.s.v2Protocols() {
+		var res V2Result
+		for _, host := range r.s.v2Hosts() {
+			if ctx.Err() != nil {
+				break
+			}
+			res = r.queryV2(ctx, mailbox, protocol, host)
+			if res.OK {
+				break
+			}
+		}
+		r.res.V2 = append(r.res.V2, res)
+	}
+}
+
+// queryV2 runs one protocol's query against one host, following redirects
+// to other v2 URLs up to maxV2Redirects.
+func (r *run) queryV2(ctx context.Context, mailbox, protocol, host string) V2Result {
+	res := V2Result{Protocol: protocol}
+	u := &url.URL{
+		Scheme:   "https",
+		Host:     host,
+		Path:     "/autodiscover/autodiscover.json/v1.0/" + mailbox,
+		RawQuery: url.Values{"Protocol": {protocol}}.Encode(),
+	}
+	visited := map[string]bool{}
+	method := V2Method(protocol)
+	for hop := 0; ; hop++ {
+		visited[normalizeURL(u)] = true
+		t := target{hop: hop, method: method, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
+		res.Host = t.host
+		answer, status, loc := r.getV2(ctx, t, u)
+		switch {
+		case answer != nil && status == http.StatusOK:
+			res.URL, res.OK = answer.URL, true
+			return res
+		case answer != nil:
+			res.ErrorCode, res.ErrorMessage = answer.ErrorCode, answer.ErrorMessage
+			return res
+		case loc == nil:
+			return res
+		}
+		started := time.Now()
+		var err *stepError
+		switch {
+		case !strings.EqualFold(loc.Scheme, "https") || loc.User != nil:
+			err = failf("bad_redirect", "v2 redirect to %s refused: only https:// without user info", redactURL(loc))
+		case !strings.HasPrefix(strings.ToLower(loc.EscapedPath()), "/autodiscover/autodiscover.json"):
+			err = failf("bad_redirect", "v2 redirect to %s refused: not an autodiscover.json URL", redactURL(loc))
+		case hop+1 > maxV2Redirects:
+			err = failf("too_many_redirects", "more than %d v2 redirects", maxV2Redirects)
+		case visited[normalizeURL(loc)]:
+			err = failf("loop", "v2 redirect back to %s", redactURL(loc))
+		}
+		if err != nil {
+			r.record(t, StepRedirect, started, "", err, "")
+			return res
+		}
+		r.record(t, StepRedirect, started, "", nil, fmt.Sprintf("HTTP 302 to %s (v2 hop %d of at most %d)", redactURL(loc), hop+1, maxV2Redirects))
+		res.Redirects++
+		u = loc
+	}
+}
+
+// getV2 connects, checks the certificate and GETs one v2 URL. It returns
+// the parsed answer (200 or a JSON error), or the Location of a redirect.
+func (r *run) getV2(ctx context.Context, t target, u *url.URL) (*v2Answer, int, *url.URL) {
+	addrs, ok := r.resolve(ctx, t)
+	if !ok {
+		return nil, 0, nil
+	}
+	r.noteTLSHost(t, addrs)
+	conn, addr := r.connect(ctx, t, addrs)
+	if conn == nil {
+		return nil, 0, nil
+	}
+	tlsOut := r.secure(ctx, t, conn, addr)
+	if tlsOut == nil {
+		return nil, 0, nil
+	}
+	if !tlsOut.certOK() && !r.s.InsecureSkipVerify {
+		_ = tlsOut.conn.Close()
+		return nil, 0, nil
+	}
+	hc := newHTTPConn(tlsOut.conn, r.s.maxBodyBytes(), nil)
+	defer hc.Close()
+	started := time.Now()
+	req := newGET(u, r.s)
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.roundTrip(ctx, req, nil, r.s.stepTimeout())
+	if err != nil {
+		r.record(t, StepRequest, started, addr, err, "GET "+u.String())
+		return nil, 0, nil
+	}
+	detail := describeStatus(resp)
+	if d := diagnosticHeaders(resp.header); d != "" {
+		detail += "; " + d
+	}
+	if isRedirectStatus(resp.status) {
+		r.record(t, StepRequest, started, addr, nil, detail)
+		loc, serr := resolveLocation(u, resp.header.Get("Location"))
+		if serr != nil {
+			r.record(t, StepRedirect, time.Now(), addr, serr, "")
+			return nil, 0, nil
+		}
+		return nil, resp.status, loc
+	}
+	if resp.status != http.StatusOK && resp.status != http.StatusBadRequest {
+		r.record(t, StepRequest, started, addr, failf(statusClass(resp), "%s", statusReason(resp)), detail)
+		return nil, 0, nil
+	}
+	r.record(t, StepRequest, started, addr, nil, detail)
+	started = time.Now()
+	var ans v2Answer
+	if jerr := json.Unmarshal(resp.body, &ans); jerr != nil {
+		r.record(t, StepParse, started, addr, failf("bad_payload", "not a v2 JSON answer: %s", truncate(jerr.Error(), 80)), "")
+		return nil, 0, nil
+	}
+	if resp.status == http.StatusBadRequest || ans.ErrorCode != "" {
+		r.record(t, StepParse, started, addr, failf("v2_error", "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160)), "")
+		return &ans, http.StatusBadRequest, nil
+	}
+	eu, perr := url.Parse(ans.URL)
+	if ans.URL == "" || perr != nil || !strings.EqualFold(eu.Scheme, "https") || eu.Host == "" {
+		r.record(t, StepParse, started, addr, failf("bad_payload", "the answer has no https Url (%q)", truncate(ans.URL, 80)), "")
+		return nil, 0, nil
+	}
+	r.record(t, StepParse, started, addr, nil, fmt.Sprintf("Protocol %s: %s", ans.Protocol, ans.URL))
+	return &ans, http.StatusOK, nil
+}
+
+func (r *run) v2OK() bool {
+	for _, v := range r.res.V2 {
+		if !v.OK {
+			return false
+		}
+	}
+	return len(r.res.V2) > 0
+}
+
+func (r *run) v2Failure() string {
+	var parts []string
+	for _, v := range r.res.V2 {
+		if v.OK {
+			continue
+		}
+		switch {
+		case v.ErrorCode != "":
+			parts = append(parts, fmt.Sprintf("%s: %s", v.Protocol, v.ErrorCode))
+		default:
+			parts = append(parts, v.Protocol+": no answer")
+		}
+	}
+	if len(parts) == 0 {
+		return "no protocol was asked"
+	}
+	return strings.Join(parts, ", ")
+}
