@@ -37,6 +37,18 @@ var (
 		"The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.", nil, nil)
 	resultInfo = prometheus.NewDesc(namespace+"_result_info",
 		"Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.", []string{"endpoint", "ews_url", "server"}, nil)
+	v2Success = prometheus.NewDesc(namespace+"_v2_success",
+		"Whether Autodiscover v2 (autodiscover.json) returned an endpoint for the protocol.", []string{"protocol"}, nil)
+	v2Info = prometheus.NewDesc(namespace+"_v2_info",
+		"The endpoint Autodiscover v2 returned for the protocol.", []string{"protocol", "url"}, nil)
+	addressStepSuccess = prometheus.NewDesc(namespace+"_address_step_success",
+		"Per-address check (check_all_addresses) of a TLS host of the chain: tcp, tls_handshake and the certificate verdicts.", []string{"host", "address", "step"}, nil)
+	addressStepDuration = prometheus.NewDesc(namespace+"_address_step_duration_seconds",
+		"How long a per-address check step took.", []string{"host", "address", "step"}, nil)
+	addressCertNotAfter = prometheus.NewDesc(namespace+"_address_cert_not_after_timestamp_seconds",
+		"NotAfter of the certificate one address of a TLS host presented (check_all_addresses).", []string{"host", "address"}, nil)
+	expectationSuccess = prometheus.NewDesc(namespace+"_expectation_success",
+		"Whether the result met a configured expectation of the mailbox.", []string{"expectation"}, nil)
 )
 
 // Collector exposes one probe result.
@@ -52,7 +64,8 @@ func New(res *probe.Result, timeout time.Duration) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, resultInfo} {
+	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, resultInfo,
+		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess} {
 		ch <- d
 	}
 }
@@ -81,9 +94,39 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if code, err := strconv.Atoi(strings.TrimSpace(r.ErrorCode)); err == nil {
 		ch <- prometheus.MustNewConstMetric(responseErrorCode, prometheus.GaugeValue, float64(code))
 	}
-	if r.Success {
+	if r.ChainSuccess && r.Response != nil {
 		ch <- prometheus.MustNewConstMetric(resultInfo, prometheus.GaugeValue, 1,
 			SanitizeURL(r.FinalURL), SanitizeURL(r.Response.EWSURL()), serverName(r.Response))
+	}
+	seenProtocol := map[string]bool{}
+	for _, v := range r.V2 {
+		p := strings.ToLower(v.Protocol)
+		if seenProtocol[p] {
+			continue
+		}
+		seenProtocol[p] = true
+		ch <- prometheus.MustNewConstMetric(v2Success, prometheus.GaugeValue, boolValue(v.OK), v.Protocol)
+		if v.OK {
+			ch <- prometheus.MustNewConstMetric(v2Info, prometheus.GaugeValue, 1, v.Protocol, SanitizeURL(v.URL))
+		}
+	}
+	seenAddr := map[string]bool{}
+	for _, ac := range r.AddressChecks {
+		key := ac.Host + " " + ac.Address
+		if seenAddr[key] {
+			continue
+		}
+		seenAddr[key] = true
+		for _, s := range ac.Steps {
+			ch <- prometheus.MustNewConstMetric(addressStepSuccess, prometheus.GaugeValue, boolValue(s.OK), ac.Host, ac.Address, string(s.Name))
+			ch <- prometheus.MustNewConstMetric(addressStepDuration, prometheus.GaugeValue, s.Duration.Seconds(), ac.Host, ac.Address, string(s.Name))
+		}
+		if ac.Cert != nil {
+			ch <- prometheus.MustNewConstMetric(addressCertNotAfter, prometheus.GaugeValue, float64(ac.Cert.NotAfter.Unix()), ac.Host, ac.Address)
+		}
+	}
+	for _, e := range r.Expectations {
+		ch <- prometheus.MustNewConstMetric(expectationSuccess, prometheus.GaugeValue, boolValue(e.OK), e.Name)
 	}
 }
 

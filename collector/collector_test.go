@@ -21,6 +21,7 @@ func successResult() *probe.Result {
 	return &probe.Result{
 		Mailbox:      "alice@contoso.test",
 		Success:      true,
+		ChainSuccess: true,
 		FinalURL:     "https://autodiscover-s.outlook.test:443/Autodiscover/alice@contoso.test/Autodiscover.xml?x=1",
 		RedirectHops: 1,
 		Duration:     1500 * time.Millisecond,
@@ -159,5 +160,54 @@ func TestSanitizeURL(t *testing.T) {
 		if got := SanitizeURL(in); got != want {
 			t.Errorf("SanitizeURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestIssue5FamiliesForV2AddressesAndExpectations(t *testing.T) {
+	res := successResult()
+	res.V2 = []probe.V2Result{
+		{Protocol: "Ews", OK: true, URL: "https://outlook.office365.com/EWS/Exchange.asmx"},
+		{Protocol: "ActiveSync", OK: false, ErrorCode: "ProtocolNotSupported"},
+	}
+	res.AddressChecks = []probe.AddressCheck{
+		{Host: "autodiscover.contoso.test", Address: "192.0.2.10", Steps: []probe.Step{{Name: probe.StepTCP, OK: false, ErrorClass: "refused"}}},
+		{Host: "autodiscover.contoso.test", Address: "192.0.2.11", Steps: []probe.Step{{Name: probe.StepTCP, OK: true}, {Name: probe.StepCertValidity, OK: true}}, Cert: &probe.CertInfo{NotAfter: leafExpiry}},
+	}
+	res.Expectations = []probe.ExpectationResult{{Name: "endpoint_host", OK: true}, {Name: "cert_min_days", OK: false}}
+	res.Success = false
+	want := `
+# HELP autodiscover_address_cert_not_after_timestamp_seconds NotAfter of the certificate one address of a TLS host presented (check_all_addresses).
+# TYPE autodiscover_address_cert_not_after_timestamp_seconds gauge
+autodiscover_address_cert_not_after_timestamp_seconds{address="192.0.2.11",host="autodiscover.contoso.test"} 1.8031248e+09
+# HELP autodiscover_address_step_success Per-address check (check_all_addresses) of a TLS host of the chain: tcp, tls_handshake and the certificate verdicts.
+# TYPE autodiscover_address_step_success gauge
+autodiscover_address_step_success{address="192.0.2.10",host="autodiscover.contoso.test",step="tcp"} 0
+autodiscover_address_step_success{address="192.0.2.11",host="autodiscover.contoso.test",step="cert_validity"} 1
+autodiscover_address_step_success{address="192.0.2.11",host="autodiscover.contoso.test",step="tcp"} 1
+# HELP autodiscover_expectation_success Whether the result met a configured expectation of the mailbox.
+# TYPE autodiscover_expectation_success gauge
+autodiscover_expectation_success{expectation="cert_min_days"} 0
+autodiscover_expectation_success{expectation="endpoint_host"} 1
+# HELP autodiscover_probe_success Whether the Autodiscover chain returned settings (1) or not (0).
+# TYPE autodiscover_probe_success gauge
+autodiscover_probe_success 0
+# HELP autodiscover_v2_info The endpoint Autodiscover v2 returned for the protocol.
+# TYPE autodiscover_v2_info gauge
+autodiscover_v2_info{protocol="Ews",url="https://outlook.office365.com/EWS/Exchange.asmx"} 1
+# HELP autodiscover_v2_success Whether Autodiscover v2 (autodiscover.json) returned an endpoint for the protocol.
+# TYPE autodiscover_v2_success gauge
+autodiscover_v2_success{protocol="ActiveSync"} 0
+autodiscover_v2_success{protocol="Ews"} 1
+`
+	c := New(res, 0)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_address_cert_not_after_timestamp_seconds", "autodiscover_address_step_success", "autodiscover_expectation_success", "autodiscover_probe_success", "autodiscover_v2_info", "autodiscover_v2_success"); err != nil {
+		t.Error(err)
+	}
+	// The chain itself worked: where it ended is still exported.
+	if n := testutil.CollectAndCount(c, "autodiscover_result_info"); n != 1 {
+		t.Errorf("result_info series %d, want 1 when only an expectation failed", n)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
 	}
 }
