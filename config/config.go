@@ -28,9 +28,22 @@ const (
 
 // Values of auth.type.
 const (
-	AuthNone  = "none"
-	AuthBasic = "basic"
+	AuthNone   = "none"
+	AuthBasic  = "basic"
+	AuthNTLM   = "ntlm"
+	AuthOAuth2 = "oauth2"
 )
+
+// Limits of a mailbox's expect block.
+const (
+	// MaxCertMinDays caps expect.cert_min_days at ten years: no
+	// certificate is issued for longer, so a larger value always fails.
+	MaxCertMinDays = 3650
+)
+
+// DefaultOAuth2TokenURL is the Microsoft identity platform token endpoint;
+// %s is the tenant ID or domain.
+const DefaultOAuth2TokenURL = "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
 
 // Config is a loaded, validated configuration. Treat it as read-only: it is
 // shared by concurrent scrapes.
@@ -48,21 +61,38 @@ type Config struct {
 type Module struct {
 	// Timeout bounds the whole discovery chain; the HTTP handler further
 	// caps it with the scrape timeout Prometheus sends.
-	Timeout        Duration          `yaml:"timeout"`
-	StepTimeout    Duration          `yaml:"step_timeout"`
-	Methods        []probe.Method    `yaml:"methods"`
-	Schema         probe.Schema      `yaml:"schema"`
-	MaxRedirects   int               `yaml:"max_redirects"`
-	DNS            DNS               `yaml:"dns"`
-	TLS            TLS               `yaml:"tls"`
-	Auth           Auth              `yaml:"auth"`
-	AllowedDomains []string          `yaml:"allowed_domains,omitempty"`
-	ConnectTo      map[string]string `yaml:"connect_to,omitempty"`
+	Timeout     Duration       `yaml:"timeout"`
+	StepTimeout Duration       `yaml:"step_timeout"`
+	Methods     []probe.Method `yaml:"methods"`
+	// V2 configures method v2_json. It is set (to its effective value)
+	// exactly when Methods includes v2_json, and nil otherwise: the
+	// settings would be unused, and a v2 block without v2_json is refused.
+	V2                *V2               `yaml:"v2,omitempty"`
+	Schema            probe.Schema      `yaml:"schema"`
+	MaxRedirects      int               `yaml:"max_redirects"`
+	CheckAllAddresses bool              `yaml:"check_all_addresses"`
+	DNS               DNS               `yaml:"dns"`
+	TLS               TLS               `yaml:"tls"`
+	Auth              Auth              `yaml:"auth"`
+	AllowedDomains    []string          `yaml:"allowed_domains,omitempty"`
+	ConnectTo         map[string]string `yaml:"connect_to,omitempty"`
 
-	// Built at load so that Settings does no I/O. basic is a pointer so
-	// that %v of a Module prints an address, not the password inside.
+	// Built at load so that Settings does no I/O. basic and ntlm are
+	// pointers so that %v of a Module prints an address, not the password
+	// inside. oauth2 is shared by every Settings call: it caches the access
+	// token for the life of the module.
 	rootCAs *x509.CertPool
 	basic   *probe.Basic
+	ntlm    *probe.NTLM
+	oauth2  *probe.OAuth2
+}
+
+// V2 configures Autodiscover v2 (method v2_json).
+type V2 struct {
+	// Hosts are asked in turn: lower-case DNS names, no scheme or port.
+	Hosts []string `yaml:"hosts"`
+	// Protocols are asked for, each in its canonical spelling ("Ews").
+	Protocols []string `yaml:"protocols"`
 }
 
 // DNS selects the resolver and address families.
@@ -81,12 +111,29 @@ type TLS struct {
 
 // Auth configures the credentials sent in answer to a 401.
 type Auth struct {
-	Type     string `yaml:"type"`
+	Type string `yaml:"type"`
+
+	// Username, Password and PasswordFile are for types basic and ntlm.
 	Username string `yaml:"username,omitempty"`
 	// Password is only the inline password; one read from PasswordFile is
 	// kept out of exported fields so it cannot reach Redacted output.
 	Password     Secret `yaml:"password,omitempty"`
 	PasswordFile string `yaml:"password_file,omitempty"`
+
+	// The rest is for type oauth2 (client-credentials flow).
+
+	// TenantID is a lower-case GUID or tenant domain; empty when only
+	// TokenURL was given.
+	TenantID string `yaml:"tenant_id,omitempty"`
+	ClientID string `yaml:"client_id,omitempty"`
+	// ClientSecret is only the inline secret, like Password.
+	ClientSecret     Secret `yaml:"client_secret,omitempty"`
+	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
+	// Scope is the effective scope (DefaultOAuth2Scope when left out).
+	Scope string `yaml:"scope,omitempty"`
+	// TokenURL is the effective token endpoint: as given, or built from
+	// TenantID with DefaultOAuth2TokenURL.
+	TokenURL string `yaml:"token_url,omitempty"`
 }
 
 // Mailbox is one configured probe target.
@@ -97,9 +144,47 @@ type Mailbox struct {
 	Address string            `yaml:"address"`
 	Module  string            `yaml:"module"`
 	Labels  map[string]string `yaml:"labels,omitempty"`
+	// Expect is what the probe result must look like; nil checks nothing.
+	Expect *Expect `yaml:"expect,omitempty"`
 
 	normalized string
 	domain     string
+}
+
+// Expect lists a mailbox's expectations, in their canonical form. Zero
+// fields are not checked.
+type Expect struct {
+	// EndpointHost is the lower-case host of the Autodiscover URL that
+	// must answer.
+	EndpointHost string `yaml:"endpoint_host,omitempty"`
+	// EWSURLHost is the lower-case host the returned EWS URL must name.
+	EWSURLHost string `yaml:"ews_url_host,omitempty"`
+	// MaxRedirects is a pointer because 0 ("no redirect at all") is a
+	// meaningful expectation.
+	MaxRedirects *int `yaml:"max_redirects,omitempty"`
+	// Protocols must all be among the returned Protocol types, in their
+	// canonical spelling (EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync).
+	Protocols   []string `yaml:"protocols,omitempty"`
+	CertMinDays int      `yaml:"cert_min_days,omitempty"`
+}
+
+// Expectations returns the mailbox's expect block for probe.Settings.Expect,
+// or nil when it has none. The result is a copy the caller may change.
+func (m *Mailbox) Expectations() *probe.Expectations {
+	if m.Expect == nil {
+		return nil
+	}
+	e := &probe.Expectations{
+		EndpointHost: m.Expect.EndpointHost,
+		EWSURLHost:   m.Expect.EWSURLHost,
+		Protocols:    slices.Clone(m.Expect.Protocols),
+		CertMinDays:  m.Expect.CertMinDays,
+	}
+	if m.Expect.MaxRedirects != nil {
+		n := *m.Expect.MaxRedirects
+		e.MaxRedirects = &n
+	}
+	return e
 }
 
 // NormalizedAddress is the address with its domain in lower-case A-label
@@ -174,7 +259,12 @@ func (c *Config) Redacted() ([]byte, error) {
 }
 
 // Settings returns the probe settings of the module. Slices and maps are
-// copies, so a probe cannot change the shared configuration.
+// copies, so a probe cannot change the shared configuration. An oauth2
+// authenticator is the exception: every call returns the same one, so its
+// token cache lives as long as the module.
+//
+// Settings carries no expectations: they belong to a mailbox, see
+// Mailbox.Expectations.
 func (m *Module) Settings() probe.Settings {
 	s := probe.Settings{
 		Methods:            slices.Clone(m.Methods),
@@ -187,12 +277,25 @@ func (m *Module) Settings() probe.Settings {
 		InsecureSkipVerify: m.TLS.InsecureSkipVerify,
 		AllowedDomains:     slices.Clone(m.AllowedDomains),
 		ConnectTo:          maps.Clone(m.ConnectTo),
+		CheckAllAddresses:  m.CheckAllAddresses,
+		V2Hosts:            []string{probe.DefaultV2Host},
+		V2Protocols:        slices.Clone(probe.DefaultV2Protocols),
 	}
-	// Only assign a non-nil pointer: a nil *probe.Basic in the interface
+	if m.V2 != nil {
+		s.V2Hosts = slices.Clone(m.V2.Hosts)
+		s.V2Protocols = slices.Clone(m.V2.Protocols)
+	}
+	// Only assign non-nil pointers: a nil *probe.Basic in the interface
 	// would read as "credentials configured".
-	if m.basic != nil {
+	switch {
+	case m.basic != nil:
 		b := *m.basic
 		s.Auth = &b
+	case m.ntlm != nil:
+		n := *m.ntlm
+		s.Auth = &n
+	case m.oauth2 != nil:
+		s.Auth = m.oauth2
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,11 +16,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,8 +36,12 @@ import (
 // break) in the tests.
 const filePassword = "s3cr3t-from-file"
 
-// inlinePasswordMarker is part of every inline password under testdata, so
-// a test can grep any output for a leak.
+// fileClientSecret is what the client secret file of good.yml holds (plus
+// a line break) in the tests.
+const fileClientSecret = "cl13nt-s3cr3t-from-file"
+
+// inlinePasswordMarker is part of every inline password and client secret
+// under testdata, so a test can grep any output for a leak.
 const inlinePasswordMarker = "hunter2"
 
 // goodEnv holds the files good.yml refers to, generated so that no key
@@ -49,6 +57,7 @@ func newGoodEnv(t *testing.T) goodEnv {
 	cert, certPEM := newCA(t)
 	writeFile(t, filepath.Join(dir, "certs", "internal-ca.pem"), certPEM)
 	writeFile(t, filepath.Join(dir, "secrets", "probe-password"), []byte(filePassword+"\n"))
+	writeFile(t, filepath.Join(dir, "secrets", "client-secret"), []byte(fileClientSecret+"\n"))
 	return goodEnv{dir: dir, caCert: cert}
 }
 
@@ -121,6 +130,11 @@ func TestGoodConfigFillsDefaultsAndKeepsExplicitValues(t *testing.T) {
 	def := mustModule(t, cfg, "default")
 	onprem := mustModule(t, cfg, "onprem")
 	mobile := mustModule(t, cfg, "mobile")
+	legacy := mustModule(t, cfg, "legacy")
+	online := mustModule(t, cfg, "online")
+	sovereign := mustModule(t, cfg, "sovereign")
+	dave, _ := cfg.Mailbox("online-dave")
+	zero := 0
 
 	tests := []struct {
 		name      string
@@ -139,6 +153,9 @@ func TestGoodConfigFillsDefaultsAndKeepsExplicitValues(t *testing.T) {
 		{"default auth type is none", def.Auth.Type, AuthNone},
 		{"default allowed_domains is empty", len(def.AllowedDomains), 0},
 		{"default connect_to is empty", len(def.ConnectTo), 0},
+		{"default check_all_addresses is false", def.CheckAllAddresses, false},
+		{"no v2 block without v2_json in methods", def.V2, (*V2)(nil)},
+		{"default mailbox has no expectations", cfg.Mailboxes[2].Expect, (*Expect)(nil)},
 
 		{"explicit timeout", onprem.Timeout, Duration(20 * time.Second)},
 		{"explicit step_timeout", onprem.StepTimeout, Duration(4 * time.Second)},
@@ -161,7 +178,35 @@ func TestGoodConfigFillsDefaultsAndKeepsExplicitValues(t *testing.T) {
 		{"bracketed IPv6 dns server keeps its port", mobile.DNS.Server, "[2001:db8::53]:5353"},
 		{"ip6", mobile.DNS.IPVersion, probe.IPv6},
 
-		{"mailboxes keep file order", mailboxNames(cfg), []string{"hq-onprem", "branch.mobile", "default_probe"}},
+		{"ntlm auth type", legacy.Auth.Type, AuthNTLM},
+		{"ntlm DOMAIN\\user username is kept as written", legacy.Auth.Username, `CONTOSO\svc-probe`},
+		{"ntlm password_file is resolved", legacy.Auth.PasswordFile, filepath.Join(env.dir, "secrets", "probe-password")},
+
+		{"v2_json is accepted in methods", online.Methods, []probe.Method{probe.MethodAutodiscoverDomain, probe.MethodV2JSON}},
+		{"explicit check_all_addresses", online.CheckAllAddresses, true},
+		{"v2 hosts are lower-cased", online.V2.Hosts, []string{"outlook.office365.com", "autodiscover-s.outlook.com"}},
+		{"v2 protocols get their canonical spelling", online.V2.Protocols, []string{"Ews", "ActiveSync", "Rest"}},
+		{"oauth2 auth type", online.Auth.Type, AuthOAuth2},
+		{"oauth2 tenant", online.Auth.TenantID, "contoso.onmicrosoft.com"},
+		{"oauth2 client id", online.Auth.ClientID, "6731de76-14a6-49ae-97bc-6eba6914391e"},
+		{"oauth2 default scope", online.Auth.Scope, probe.DefaultOAuth2Scope},
+		{"oauth2 default token url is built from the tenant", online.Auth.TokenURL,
+			"https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"},
+		{"client_secret_file is resolved against the base directory", online.Auth.ClientSecretFile, filepath.Join(env.dir, "secrets", "client-secret")},
+		{"file client secret is not copied into the exported field", online.Auth.ClientSecret, Secret("")},
+		{"explicit token_url needs no tenant", sovereign.Auth.TenantID, ""},
+		{"explicit token_url is kept", sovereign.Auth.TokenURL, "https://login.microsoftonline.us/contoso.onmicrosoft.us/oauth2/v2.0/token"},
+		{"explicit scope", sovereign.Auth.Scope, "https://outlook.office365.us/.default"},
+
+		{"expect is read with canonical hosts and protocols", dave.Expect, &Expect{
+			EndpointHost: "autodiscover-s.outlook.com",
+			EWSURLHost:   "outlook.office365.com",
+			MaxRedirects: &zero,
+			Protocols:    []string{"EXCH", "EXPR", "mapiHttp"},
+			CertMinDays:  14,
+		}},
+
+		{"mailboxes keep file order", mailboxNames(cfg), []string{"hq-onprem", "branch.mobile", "default_probe", "online-dave"}},
 		{"labels", cfg.Mailboxes[0].Labels, map[string]string{"site": "hq", "tier": "gold"}},
 		{"address is kept as written", cfg.Mailboxes[1].Address, "bob@Branch.Contoso.test"},
 		{"normalized address lower-cases the domain", cfg.Mailboxes[1].NormalizedAddress(), "bob@branch.contoso.test"},
@@ -329,7 +374,7 @@ var badConfigs = map[string][]string{
 	"allowed_domain_public_suffix.yml": {`allowed_domain_public_suffix.yml:5: modules.hq.allowed_domains[1]: invalid domain "co.uk": domain is a public suffix`},
 	"allowed_domain_single_label.yml":  {`allowed_domain_single_label.yml:3: modules.hq.allowed_domains[0]: invalid domain "contoso": single-label domain`},
 	"allowed_domain_wildcard.yml":      {`allowed_domain_wildcard.yml:3: modules.hq.allowed_domains[0]: invalid domain "*.contoso.test": no wildcards`},
-	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "ntlm"`},
+	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "kerberos" (valid: none, basic, ntlm, oauth2)`},
 	"bad_dns_server.yml":               {`bad_dns_server.yml:4: modules.hq.dns.server: port "dns" is not a number`},
 	"bad_duration.yml":                 {`bad_duration.yml:3: modules.hq.timeout: invalid duration "30"`},
 	"bad_ip_version.yml":               {`bad_ip_version.yml:4: modules.hq.dns.ip_version: unknown ip_version "ipv4" (valid: any, ip4, ip6)`},
@@ -388,6 +433,62 @@ var badConfigs = map[string][]string{
 	"unknown_field_tls.yml":     {`unknown_field_tls.yml:4: modules.hq.tls.insecure: unknown field`},
 	"unknown_module.yml":        {`unknown_module.yml:6: mailboxes[0].module: unknown module "branch" (defined: hq)`},
 	"unknown_top_level.yml":     {`unknown_top_level.yml:3: mailbox: unknown field (valid fields: modules, mailboxes)`},
+
+	// auth.type: ntlm
+	"ntlm_empty_domain.yml":      {`ntlm_empty_domain.yml:5: modules.hq.auth.username: "\\svc-probe" has an empty domain before '\'`},
+	"ntlm_empty_user.yml":        {`ntlm_empty_user.yml:5: modules.hq.auth.username: "CONTOSO\\" has an empty user name after '\'`},
+	"ntlm_password_and_file.yml": {`ntlm_password_and_file.yml:7: modules.hq.auth.password_file: set either password or password_file, not both`},
+	"ntlm_upn_empty_user.yml":    {`ntlm_upn_empty_user.yml:6: modules.hq.auth.username: "@contoso.test" has an empty user name before '@'`},
+	"ntlm_without_password.yml":  {`ntlm_without_password.yml:4: modules.hq.auth.password: type: ntlm needs a non-empty password or password_file`},
+	"ntlm_without_username.yml":  {`ntlm_without_username.yml:4: modules.hq.auth.username: required with type: ntlm`},
+
+	// auth.type: oauth2
+	"basic_with_client_secret.yml": {
+		`basic_with_client_secret.yml:7: modules.hq.auth.client_secret: only valid with type: oauth2`,
+		`basic_with_client_secret.yml:8: modules.hq.auth.tenant_id: only valid with type: oauth2`,
+	},
+	"oauth2_bad_tenant.yml":          {`oauth2_bad_tenant.yml:5: modules.cloud.auth.tenant_id: tenant "contoso" is neither a GUID nor a domain`},
+	"oauth2_common_tenant.yml":       {`oauth2_common_tenant.yml:7: modules.cloud.auth.tenant_id: "common" is a multi-tenant alias`},
+	"oauth2_empty_secret_file.yml":   {`oauth2_empty_secret_file.yml:7: modules.cloud.auth.client_secret_file: client secret file "testdata/bad/empty-password.txt" is empty`},
+	"oauth2_missing_secret_file.yml": {`oauth2_missing_secret_file.yml:7: modules.cloud.auth.client_secret_file: client secret file "testdata/bad/secrets/no-client-secret": file does not exist`},
+	"oauth2_fields_without_type.yml": {
+		`oauth2_fields_without_type.yml:4: modules.cloud.auth.client_id: only valid with type: oauth2`,
+		`oauth2_fields_without_type.yml:5: modules.cloud.auth.client_secret_file: only valid with type: oauth2`,
+	},
+	"oauth2_scope_http.yml":               {`oauth2_scope_http.yml:8: modules.cloud.auth.scope: scope "http://outlook.office365.com/.default" is not an absolute https URL`},
+	"oauth2_scope_with_space.yml":         {`oauth2_scope_with_space.yml:8: modules.cloud.auth.scope: scope "EWS.AccessAsUser.All offline_access" contains white space`},
+	"oauth2_secret_and_file.yml":          {`oauth2_secret_and_file.yml:8: modules.cloud.auth.client_secret_file: set either client_secret or client_secret_file, not both`},
+	"oauth2_secret_not_string.yml":        {`oauth2_secret_not_string.yml:7: modules.cloud.auth.client_secret: must be a string, not a list`},
+	"oauth2_token_url_http_localhost.yml": {`oauth2_token_url_http_localhost.yml:7: modules.cloud.auth.token_url: "http://localhost:8080/token" must be an https URL`},
+	"oauth2_token_url_http_loopback.yml":  {`oauth2_token_url_http_loopback.yml:7: modules.cloud.auth.token_url: "http://127.0.0.1/token" must be an https URL`},
+	"oauth2_token_url_userinfo.yml":       {`oauth2_token_url_userinfo.yml:7: modules.cloud.auth.token_url: "https://exporter:xxxxx@login.example.test/token" must not contain user information`},
+	"oauth2_with_password.yml": {
+		`oauth2_with_password.yml:8: modules.cloud.auth.username: only valid with type: basic or ntlm`,
+		`oauth2_with_password.yml:9: modules.cloud.auth.password: only valid with type: basic or ntlm`,
+	},
+	"oauth2_without_client_id.yml": {`oauth2_without_client_id.yml:4: modules.cloud.auth.client_id: required with type: oauth2`},
+	"oauth2_without_secret.yml":    {`oauth2_without_secret.yml:4: modules.cloud.auth.client_secret: type: oauth2 needs a non-empty client_secret or client_secret_file`},
+	"oauth2_without_tenant.yml":    {`oauth2_without_tenant.yml:4: modules.cloud.auth.tenant_id: required with type: oauth2 (or give token_url)`},
+
+	// check_all_addresses and v2
+	"check_all_addresses_not_bool.yml": {`check_all_addresses_not_bool.yml:3: modules.hq.check_all_addresses: must be true or false, not "yes please"`},
+	"unknown_field_v2.yml":             {`unknown_field_v2.yml:5: modules.cloud.v2.host: unknown field (valid fields: hosts, protocols)`},
+	"v2_duplicate_protocol.yml":        {`v2_duplicate_protocol.yml:8: modules.cloud.v2.protocols[2]: duplicate protocol "Ews" (first at line 6)`},
+	"v2_empty_hosts.yml":               {`v2_empty_hosts.yml:5: modules.cloud.v2.hosts: must list at least one host`},
+	"v2_host_port.yml":                 {`v2_host_port.yml:5: modules.cloud.v2.hosts[0]: "outlook.office365.com:443" has a port`},
+	"v2_host_url.yml":                  {`v2_host_url.yml:7: modules.cloud.v2.hosts[1]: "https://autodiscover-s.outlook.com/autodiscover/autodiscover.json" is a URL`},
+	"v2_unknown_protocol.yml":          {`v2_unknown_protocol.yml:5: modules.cloud.v2.protocols[1]: unknown v2 protocol "MapiHttp" (valid: AutodiscoverV1, ActiveSync, Ews,`},
+	"v2_without_v2_json.yml":           {`v2_without_v2_json.yml:4: modules.hq.v2: v2 settings given but methods does not include v2_json`},
+
+	// mailboxes[].expect
+	"expect_bad_host.yml":            {`expect_bad_host.yml:8: mailboxes[0].expect.endpoint_host: "https://autodiscover.contoso.test/autodiscover/autodiscover.xml" is a URL`},
+	"expect_cert_min_days_range.yml": {`expect_cert_min_days_range.yml:8: mailboxes[0].expect.cert_min_days: must be between 1 and 3650, not 0`},
+	"expect_duplicate_protocol.yml":  {`expect_duplicate_protocol.yml:8: mailboxes[0].expect.protocols[2]: duplicate protocol "mapiHttp"`},
+	"expect_empty.yml":               {`expect_empty.yml:7: mailboxes[0].expect: must set at least one of endpoint_host,`},
+	"expect_ip_host.yml":             {`expect_ip_host.yml:8: mailboxes[0].expect.ews_url_host: "192.0.2.10" is an IP address, not a DNS name`},
+	"expect_max_redirects_range.yml": {`expect_max_redirects_range.yml:8: mailboxes[0].expect.max_redirects: must be between 0 and 50, not -1`},
+	"expect_unknown_protocol.yml":    {`expect_unknown_protocol.yml:8: mailboxes[0].expect.protocols[1]: unknown protocol "EWS" (valid: EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync)`},
+	"unknown_field_expect.yml":       {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
 }
 
 func TestBadConfigsAreRejectedWithPositionAndField(t *testing.T) {
@@ -481,7 +582,7 @@ func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 	}
 	text := string(out)
 
-	for _, leak := range []string{inlinePasswordMarker, filePassword} {
+	for _, leak := range []string{inlinePasswordMarker, filePassword, fileClientSecret} {
 		if strings.Contains(text, leak) {
 			t.Errorf("Redacted output reveals a secret (%q):\n%s", leak, text)
 		}
@@ -489,6 +590,17 @@ func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 	for _, want := range []string{
 		"password: <secret>",
 		"password_file: " + filepath.Join(env.dir, "secrets", "probe-password"),
+		"client_secret: <secret>",
+		"client_secret_file: " + filepath.Join(env.dir, "secrets", "client-secret"),
+		"scope: " + probe.DefaultOAuth2Scope, // default filled in
+		"token_url: https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+		"check_all_addresses: false",
+		"check_all_addresses: true",
+		"- v2_json",
+		"- Rest",
+		"username: CONTOSO\\svc-probe",
+		"max_redirects: 0", // a zero expectation is kept
+		"- mapiHttp",
 		"timeout: 30s",     // default filled in
 		"step_timeout: 5s", // default filled in
 		"max_redirects: 10",
@@ -516,8 +628,13 @@ func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 			t.Errorf("module %s lost", name)
 			continue
 		}
-		if name != "inline" && !reflect.DeepEqual(m.Settings().Auth, m2.Settings().Auth) ||
+		// An inline secret comes back as "<secret>"; everything else
+		// about the credentials must survive.
+		inlineSecret := m.Auth.Password != "" || m.Auth.ClientSecret != ""
+		if !inlineSecret && !sameAuthenticator(m.Settings().Auth, m2.Settings().Auth) ||
+			!reflect.DeepEqual(withoutSecrets(m.Auth), withoutSecrets(m2.Auth)) ||
 			!reflect.DeepEqual(stripAuth(m.Settings()), stripAuth(m2.Settings())) ||
+			!reflect.DeepEqual(m.V2, m2.V2) ||
 			m.Timeout != m2.Timeout {
 			t.Errorf("module %s changed in the round trip", name)
 		}
@@ -525,6 +642,53 @@ func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Mailboxes, again.Mailboxes) {
 		t.Error("mailboxes changed in the round trip")
 	}
+
+	// The v2 block shows (with its defaults) exactly where v2_json is a
+	// method: anywhere else it would be refused on the way back in.
+	var tree struct {
+		Modules map[string]map[string]any `yaml:"modules"`
+	}
+	if err := yaml.Unmarshal(out, &tree); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range cfg.Modules {
+		_, hasV2 := tree.Modules[name]["v2"]
+		if want := slices.Contains(m.Methods, probe.MethodV2JSON); hasV2 != want {
+			t.Errorf("module %s: v2 block shown = %v, want %v", name, hasV2, want)
+		}
+	}
+	v2JSONOnly, err := Parse([]byte("modules:\n  m: {methods: [v2_json]}\n"), "c.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = v2JSONOnly.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"v2:", "- " + probe.DefaultV2Host, "- " + probe.DefaultV2Protocols[0]} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("default v2 settings not shown (no %q):\n%s", want, out)
+		}
+	}
+}
+
+// withoutSecrets blanks the inline secrets, which come back from a
+// redacted round trip as "<secret>".
+func withoutSecrets(a Auth) Auth {
+	a.Password, a.ClientSecret = "", ""
+	return a
+}
+
+// sameAuthenticator compares authenticators built from the same settings.
+// An OAuth2 holds an HTTP client, which DeepEqual cannot compare, so it is
+// compared by what it shows; the settings behind it are compared through
+// Module.Auth.
+func sameAuthenticator(a, b probe.Authenticator) bool {
+	if oa, ok := a.(*probe.OAuth2); ok {
+		ob, ok := b.(*probe.OAuth2)
+		return ok && oa.String() == ob.String()
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // stripAuth drops what cannot survive a redacted round trip unchanged (the
@@ -741,6 +905,12 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("modules:\n  a: &a {timeout: 1s}\n  b: {<<: [*a, *a]}\n"))
+	// The newer syntax without files behind it, so every seed can load.
+	f.Add([]byte("modules:\n  n: {auth: {type: ntlm, username: 'D\\u', password: p}}\n" +
+		"  o: {methods: [srv, v2_json], check_all_addresses: true, v2: {hosts: [A.test], protocols: [ews, rest]},\n" +
+		"      auth: {type: oauth2, tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47, client_id: c, client_secret: s, scope: x}}\n" +
+		"mailboxes:\n  - {name: a, address: a@b.test, module: o, expect: {endpoint_host: h.test, max_redirects: 0, protocols: [exch], cert_min_days: 9}}\n"))
+	f.Add([]byte("modules:\n  o: {auth: {type: oauth2, client_id: c, client_secret: s, token_url: 'https://[::1]:8443/t'}}\n"))
 	// Relative ca_file/password_file paths of the seeds resolve here, so the
 	// fuzzer mostly exercises validation rather than the file system.
 	dir := f.TempDir()
@@ -752,4 +922,471 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSettingsCarryTheNewAuthTypes(t *testing.T) {
+	cfg, _ := loadGood(t)
+
+	t.Run("ntlm module gets an NTLM authenticator with the file password", func(t *testing.T) {
+		s := mustModule(t, cfg, "legacy").Settings()
+		n, ok := s.Auth.(*probe.NTLM)
+		if !ok {
+			t.Fatalf("Auth is %T, want *probe.NTLM", s.Auth)
+		}
+		want := probe.NTLM{Username: `CONTOSO\svc-probe`, Password: filePassword}
+		if *n != want {
+			t.Errorf("got %s with a %d-byte password, want %s with the %d-byte file password", n, len(n.Password), &want, len(filePassword))
+		}
+	})
+
+	t.Run("changing the ntlm settings does not change the module", func(t *testing.T) {
+		m := mustModule(t, cfg, "legacy")
+		m.Settings().Auth.(*probe.NTLM).Password = "changed"
+		if got := m.Settings().Auth.(*probe.NTLM).Password; got != filePassword {
+			t.Error("Settings shares the NTLM credentials with the module")
+		}
+	})
+
+	for _, name := range []string{"online", "sovereign"} {
+		t.Run(name+" module returns one OAuth2 for the life of the module", func(t *testing.T) {
+			m := mustModule(t, cfg, name)
+			a, ok := m.Settings().Auth.(*probe.OAuth2)
+			if !ok {
+				t.Fatalf("Auth is %T, want *probe.OAuth2", m.Settings().Auth)
+			}
+			b := m.Settings().Auth.(*probe.OAuth2)
+			if a != b {
+				t.Error("two Settings calls return different OAuth2 values: the token cache would be lost")
+			}
+			for _, secret := range []string{fileClientSecret, inlinePasswordMarker} {
+				if strings.Contains(a.String(), secret) || strings.Contains(a.Identity(), secret) {
+					t.Errorf("String/Identity reveal the client secret: %s / %s", a, a.Identity())
+				}
+			}
+			if !strings.Contains(a.String(), m.Auth.ClientID) {
+				t.Errorf("String() = %q does not name the client %s", a, m.Auth.ClientID)
+			}
+		})
+	}
+
+	t.Run("v2 and check_all_addresses reach the settings", func(t *testing.T) {
+		s := mustModule(t, cfg, "online").Settings()
+		checks := []struct {
+			name      string
+			got, want any
+		}{
+			{"methods", s.Methods, []probe.Method{probe.MethodAutodiscoverDomain, probe.MethodV2JSON}},
+			{"check all addresses", s.CheckAllAddresses, true},
+			{"v2 hosts", s.V2Hosts, []string{"outlook.office365.com", "autodiscover-s.outlook.com"}},
+			{"v2 protocols", s.V2Protocols, []string{"Ews", "ActiveSync", "Rest"}},
+			{"no expectations: they belong to mailboxes", s.Expect, (*probe.Expectations)(nil)},
+		}
+		for _, c := range checks {
+			if !reflect.DeepEqual(c.got, c.want) {
+				t.Errorf("%s: got %#v, want %#v", c.name, c.got, c.want)
+			}
+		}
+		s.V2Hosts[0], s.V2Protocols[0] = "evil.test", "Rest"
+		if again := mustModule(t, cfg, "online").Settings(); again.V2Hosts[0] != "outlook.office365.com" || again.V2Protocols[0] != "Ews" {
+			t.Error("Settings shares the v2 lists with the module")
+		}
+	})
+
+	t.Run("defaults without v2 or check_all_addresses", func(t *testing.T) {
+		s := mustModule(t, cfg, "default").Settings()
+		if s.CheckAllAddresses {
+			t.Error("CheckAllAddresses is on by default")
+		}
+		if !slices.Equal(s.V2Hosts, []string{probe.DefaultV2Host}) || !slices.Equal(s.V2Protocols, probe.DefaultV2Protocols) {
+			t.Errorf("v2 defaults: hosts %v protocols %v", s.V2Hosts, s.V2Protocols)
+		}
+		if slices.Contains(s.Methods, probe.MethodV2JSON) {
+			t.Error("v2_json is in the default methods; it is opt-in")
+		}
+		s.V2Protocols[0] = "changed"
+		if probe.DefaultV2Protocols[0] == "changed" {
+			t.Error("Settings hands out probe.DefaultV2Protocols itself")
+		}
+	})
+}
+
+func TestOAuth2TokenEndpointIsVerifiedWithTheModuleCAAndTheTokenIsCached(t *testing.T) {
+	const secret = "hunter2-endpoint-secret"
+	var requests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("client_secret") != secret ||
+			r.PostForm.Get("client_id") != "exporter" || r.PostForm.Get("scope") != "https://outlook.office365.com/.default" ||
+			r.PostForm.Get("grant_type") != "client_credentials" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "endpoint-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	writeFile(t, filepath.Join(dir, "client-secret"), []byte(secret+"\n"))
+
+	tests := []struct {
+		name    string
+		tls     string
+		wantErr bool
+	}{
+		{"tls.ca_file is trusted for the token endpoint", "tls: {ca_file: endpoint-ca.pem}", false},
+		{"without ca_file the system roots refuse the test endpoint", "tls: {}", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requests.Store(0)
+			data := fmt.Sprintf(`modules:
+  m:
+    %s
+    auth:
+      type: oauth2
+      client_id: exporter
+      client_secret_file: client-secret
+      token_url: %s/token
+`, tt.tls, srv.URL)
+			cfg, err := Parse([]byte(data), "c.yml", dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := cfg.Modules["m"]
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			challenge := probe.Challenge{Scheme: "Bearer"}
+			got, err := m.Settings().Auth.NewExchange().Respond(ctx, challenge)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("token fetched from an untrusted endpoint: %q", got)
+				}
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error reveals the client secret: %v", err)
+				}
+				return
+			}
+			if err != nil || got != "Bearer tok-1" {
+				t.Fatalf("Respond = %q, %v; want the endpoint's token", got, err)
+			}
+			// A later probe, with its own Settings, reuses the token.
+			if got, err := m.Settings().Auth.NewExchange().Respond(ctx, challenge); err != nil || got != "Bearer tok-1" {
+				t.Fatalf("second Respond = %q, %v", got, err)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("token endpoint asked %d times, want 1 (the token is cached across Settings calls)", n)
+			}
+		})
+	}
+}
+
+func TestMailboxExpectations(t *testing.T) {
+	cfg, _ := loadGood(t)
+
+	t.Run("no expect block means nil", func(t *testing.T) {
+		for _, name := range []string{"hq-onprem", "branch.mobile", "default_probe"} {
+			if mb, _ := cfg.Mailbox(name); mb.Expectations() != nil {
+				t.Errorf("%s: Expectations() = %+v, want nil", name, mb.Expectations())
+			}
+		}
+	})
+
+	t.Run("expect block becomes probe expectations", func(t *testing.T) {
+		mb, _ := cfg.Mailbox("online-dave")
+		e := mb.Expectations()
+		if e == nil {
+			t.Fatal("Expectations() is nil")
+		}
+		if e.MaxRedirects == nil || *e.MaxRedirects != 0 {
+			t.Errorf("max_redirects: 0 must be kept as an expectation, got %v", e.MaxRedirects)
+		}
+		zero := 0
+		want := &probe.Expectations{
+			EndpointHost: "autodiscover-s.outlook.com",
+			EWSURLHost:   "outlook.office365.com",
+			MaxRedirects: &zero,
+			Protocols:    []string{"EXCH", "EXPR", "mapiHttp"},
+			CertMinDays:  14,
+		}
+		if !reflect.DeepEqual(e, want) {
+			t.Errorf("got %+v, want %+v", e, want)
+		}
+		*e.MaxRedirects, e.Protocols[0] = 7, "WEB"
+		if again := mb.Expectations(); *again.MaxRedirects != 0 || again.Protocols[0] != "EXCH" {
+			t.Error("Expectations shares state with the configuration")
+		}
+	})
+
+	tests := []struct {
+		name   string
+		expect string
+		want   *probe.Expectations
+	}{
+		{"leaving max_redirects out checks no hop count", "{cert_min_days: 1}", &probe.Expectations{CertMinDays: 1}},
+		{"limits are inclusive", "{max_redirects: 50, cert_min_days: 3650}", &probe.Expectations{MaxRedirects: ptr(50), CertMinDays: 3650}},
+		{"hosts lose a trailing dot and become A-labels", "{endpoint_host: Autodiscover.Bücher.test., ews_url_host: MAIL.contoso.test}",
+			&probe.Expectations{EndpointHost: "autodiscover.xn--bcher-kva.test", EWSURLHost: "mail.contoso.test"}},
+		{"protocols are case-insensitive", "{protocols: [web, exhttp, mobilesync]}", &probe.Expectations{Protocols: []string{"WEB", "EXHTTP", "MobileSync"}}},
+		{"null expect means none", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := "modules: {m: {}}\nmailboxes:\n  - {name: a, address: a@contoso.test, module: m, expect: " + tt.expect + "}\n"
+			cfg, err := Parse([]byte(data), "c.yml", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Mailboxes[0].Expectations(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestNTLMUsernameForms(t *testing.T) {
+	tests := []struct {
+		username string
+		wantErr  string // empty: accepted
+	}{
+		{`CONTOSO\svc-probe`, ""},
+		{`svc-probe@contoso.test`, ""},
+		{`svc-probe`, ""}, // the server's domain applies
+		{`contoso.test\svc probe`, ""},
+		{`CONTOSO\svc@contoso.test`, ""}, // odd, but not clearly wrong
+		{`\svc-probe`, "has an empty domain before '\\'"},
+		{`CONTOSO\`, "has an empty user name after '\\'"},
+		{`\`, "has an empty domain"},
+		{`A\B\c`, "has more than one '\\'"},
+		{`@contoso.test`, "has an empty user name before '@'"},
+		{`svc-probe@`, "has an empty domain after '@'"},
+		{`a@b@contoso.test`, "has more than one '@'"},
+		{"svc\tprobe", "must not contain control characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.username, func(t *testing.T) {
+			node, _ := yaml.Marshal(tt.username)
+			data := fmt.Sprintf("modules:\n  m:\n    auth:\n      type: ntlm\n      password: %s-x\n      username: %s", inlinePasswordMarker, node)
+			cfg, err := Parse([]byte(data), "c.yml", "")
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				if n := cfg.Modules["m"].Settings().Auth.(*probe.NTLM); n.Username != tt.username {
+					t.Errorf("username %q, want %q unchanged", n.Username, tt.username)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if want := "c.yml:6: modules.m.auth.username: "; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q lacks %q and %q", err, want, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), inlinePasswordMarker) {
+				t.Errorf("error reveals the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestOAuth2FieldsAreNormalisedAndDefaulted(t *testing.T) {
+	base := "type: oauth2, client_id: app, client_secret: " + inlinePasswordMarker + "-cs"
+	tests := []struct {
+		name      string
+		auth      string
+		wantAuth  func(a Auth) any
+		want      any
+		wantError string
+	}{
+		{"GUID tenant is lower-cased into the token URL", "tenant_id: 72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+			func(a Auth) any { return a.TenantID + " " + a.TokenURL },
+			"72f988bf-86f1-41af-91ab-2d7cd011db47 https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token", ""},
+		{"domain tenant is lower-cased", "tenant_id: Contoso.OnMicrosoft.com.",
+			func(a Auth) any { return a.TenantID }, "contoso.onmicrosoft.com", ""},
+		{"token_url wins over the tenant's default", "tenant_id: contoso.onmicrosoft.com, token_url: \"https://login.example.test:8443/t?x=1\"",
+			func(a Auth) any { return a.TokenURL }, "https://login.example.test:8443/t?x=1", ""},
+		{"scope defaults to Exchange Online", "tenant_id: contoso.onmicrosoft.com",
+			func(a Auth) any { return a.Scope }, probe.DefaultOAuth2Scope, ""},
+		{"plain scope string", "tenant_id: contoso.onmicrosoft.com, scope: EWS.AccessAsApp",
+			func(a Auth) any { return a.Scope }, "EWS.AccessAsApp", ""},
+		{"null scope means default", "tenant_id: contoso.onmicrosoft.com, scope: null",
+			func(a Auth) any { return a.Scope }, probe.DefaultOAuth2Scope, ""},
+		{"empty scope", "tenant_id: contoso.onmicrosoft.com, scope: \"\"", nil, nil, "auth.scope: must not be empty"},
+		{"scope URL with another scheme", "tenant_id: contoso.onmicrosoft.com, scope: \"ftp://outlook.office365.com/.default\"", nil, nil, "is not an absolute https URL"},
+		{"token_url without scheme", "token_url: login.example.test/token", nil, nil, "auth.token_url: \"login.example.test/token\" is not an absolute https URL"},
+		{"token_url with a fragment", "token_url: \"https://login.example.test/token#x\"", nil, nil, "must not have a fragment"},
+		{"token_url with a bad port", "token_url: \"https://login.example.test:99999/token\"", nil, nil, "out of range"},
+		{"empty client_id", "tenant_id: contoso.onmicrosoft.com, client_id: \"\"", nil, nil, "auth.client_id: must not be empty"},
+		{"IP address tenant", "tenant_id: 192.0.2.1", nil, nil, "is neither a GUID nor a domain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			auth := base + ", " + tt.auth
+			if strings.Contains(tt.auth, "client_id") {
+				auth = strings.Replace(auth, "client_id: app, ", "", 1)
+			}
+			cfg, err := Parse([]byte("modules:\n  m:\n    auth: {"+auth+"}\n"), "c.yml", "")
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), "c.yml:3: modules.m.") || !strings.Contains(err.Error(), tt.wantError) {
+					t.Errorf("error %v, want c.yml:3: modules.m.… %q", err, tt.wantError)
+				}
+				if err != nil && strings.Contains(err.Error(), inlinePasswordMarker) {
+					t.Errorf("error reveals the client secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.wantAuth(cfg.Modules["m"].Auth); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestV2SettingsAreNormalisedAndDefaulted(t *testing.T) {
+	tests := []struct {
+		name   string
+		module string
+		want   *V2
+	}{
+		{"v2_json alone gets the default hosts and protocols", "{methods: [v2_json]}",
+			&V2{Hosts: []string{probe.DefaultV2Host}, Protocols: probe.DefaultV2Protocols}},
+		{"an empty v2 block means the defaults", "{methods: [v2_json], v2: {}}",
+			&V2{Hosts: []string{probe.DefaultV2Host}, Protocols: probe.DefaultV2Protocols}},
+		{"hosts alone keep the default protocols", "{methods: [srv, v2_json], v2: {hosts: [Autodiscover-S.Outlook.com.]}}",
+			&V2{Hosts: []string{"autodiscover-s.outlook.com"}, Protocols: probe.DefaultV2Protocols}},
+		{"protocols are matched ignoring case", "{methods: [v2_json], v2: {protocols: [substratesearchservice, OWAPOWEREDEXPERIENCEV2, todo]}}",
+			&V2{Hosts: []string{probe.DefaultV2Host}, Protocols: []string{"SubstrateSearchService", "OwaPoweredExperienceV2", "ToDo"}}},
+		{"a single-label lab host is a DNS name", "{methods: [v2_json], v2: {hosts: [localhost]}}",
+			&V2{Hosts: []string{"localhost"}, Protocols: probe.DefaultV2Protocols}},
+		{"no v2_json, no v2 block", "{methods: [srv]}", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("modules:\n  m: "+tt.module+"\n"), "c.yml", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Modules["m"].V2; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("a broken methods list does not add a v2 error", func(t *testing.T) {
+		_, err := Parse([]byte("modules:\n  m: {methods: [v2json], v2: {hosts: [a.test]}}\n"), "c.yml", "")
+		if err == nil || !strings.Contains(err.Error(), `unknown method "v2json"`) || strings.Contains(err.Error(), "v2 settings given") {
+			t.Errorf("got %v, want only the unknown method", err)
+		}
+	})
+	t.Run("unknown methods list v2_json as valid", func(t *testing.T) {
+		_, err := Parse([]byte("modules:\n  m: {methods: [ews]}\n"), "c.yml", "")
+		if err == nil || !strings.Contains(err.Error(), "srv, v2_json)") {
+			t.Errorf("got %v, want the valid methods including v2_json", err)
+		}
+	})
+}
+
+func TestClientSecretsNeverLeak(t *testing.T) {
+	const inline = inlinePasswordMarker + "-inline-client-secret"
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "cs"), []byte(fileClientSecret+"\n"))
+	good := fmt.Sprintf(`modules:
+  inline:
+    auth: {type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: app, client_secret: %q}
+  file:
+    auth: {type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: app, client_secret_file: cs}
+`, inline)
+	cfg, err := Parse([]byte(good), "c.yml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redacted, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{"Redacted": string(redacted)}
+	for name, m := range cfg.Modules {
+		for _, verb := range []string{"%v", "%+v", "%#v"} {
+			outputs[name+" module "+verb] = fmt.Sprintf(verb, *m)
+			outputs[name+" settings "+verb] = fmt.Sprintf(verb, m.Settings())
+		}
+		outputs[name+" identity"] = m.Settings().Auth.Identity()
+	}
+
+	// The same secrets next to every kind of mistake.
+	broken := []string{
+		"{type: oauth2, tenant_id: common, client_id: app, %s}",
+		"{type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: app, scope: \"a b\", %s}",
+		"{type: oauth2, client_id: app, token_url: \"http://localhost/t\", %s}",
+		"{type: oauth2, client_id: app, %s}",
+		"{type: basic, username: u, password: p, %s}",
+		"{type: ntlm, username: \"\\\\u\", password: p, %s}",
+		"{%s}",
+		"{type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: app, client_secret: %q, client_secret_file: cs}",
+	}
+	for i, b := range broken {
+		for _, secretField := range []string{fmt.Sprintf("client_secret: %q", inline), "client_secret_file: cs"} {
+			auth := fmt.Sprintf(b, secretField)
+			if strings.Contains(b, "%q") {
+				auth = fmt.Sprintf(b, inline)
+			}
+			_, err := Parse([]byte("modules:\n  m:\n    auth: "+auth+"\n"), "c.yml", dir)
+			if err == nil {
+				t.Errorf("broken config %d accepted: %s", i, auth)
+				continue
+			}
+			outputs[fmt.Sprintf("error %d (%s)", i, secretField)] = err.Error()
+		}
+	}
+
+	for name, out := range outputs {
+		for _, secret := range []string{inline, fileClientSecret, inlinePasswordMarker} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s reveals a client secret: %s", name, out)
+			}
+		}
+	}
+	if !strings.Contains(string(redacted), "client_secret: <secret>") {
+		t.Errorf("Redacted does not show the inline client secret as <secret>:\n%s", redacted)
+	}
+}
+
+func TestNewFieldsAppearInFuzzSeeds(t *testing.T) {
+	// FuzzParse seeds from testdata; make sure the new syntax is among them.
+	var all strings.Builder
+	for _, pattern := range []string{"testdata/*.yml", "testdata/bad/*.yml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			all.Write(readFileT(t, f))
+		}
+	}
+	for _, want := range []string{"type: ntlm", "type: oauth2", "client_secret_file:", "token_url:", "v2_json", "check_all_addresses:", "expect:", "cert_min_days:"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("no seed contains %q", want)
+		}
+	}
+}
+
+func TestEmptyListsSayWhatLeavingThemOutMeans(t *testing.T) {
+	tests := []struct{ name, data, want string }{
+		{"v2 hosts", "modules:\n  m: {methods: [v2_json], v2: {hosts: []}}\n",
+			"c.yml:2: modules.m.v2.hosts: must list at least one host (leave the field out for outlook.office365.com)"},
+		{"v2 protocols", "modules:\n  m: {methods: [v2_json], v2: {protocols: []}}\n",
+			"c.yml:2: modules.m.v2.protocols: must list at least one protocol (leave the field out for Ews, ActiveSync, AutodiscoverV1)"},
+		{"expect protocols", "modules: {m: {}}\nmailboxes:\n  - {name: a, address: a@b.test, module: m, expect: {protocols: []}}\n",
+			"c.yml:3: mailboxes[0].expect.protocols: must list at least one protocol (leave the field out to check none)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tt.data), "c.yml", ""); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
 }

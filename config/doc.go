@@ -1,10 +1,12 @@
 // Package config loads the exporter's YAML configuration, fills in defaults,
 // validates it and turns each module into a ready probe.Settings.
 //
-// All file I/O (CA bundles, password files) happens at load time so that a
-// broken file is reported when the configuration is (re)loaded rather than
-// in the middle of a scrape, and so that Module.Settings is cheap enough to
-// call for every probe.
+// All file I/O (CA bundles, password and client secret files) happens at
+// load time, so that a broken file is reported when the configuration is
+// (re)loaded rather than in the middle of a scrape, and so that
+// Module.Settings is cheap enough to call for every probe. An oauth2
+// module's authenticator is built at load as well, once, so that its token
+// cache lives as long as the module.
 //
 // Errors name the file, line and field they concern, in the form
 //

@@ -9,9 +9,14 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+
+	"golang.org/x/net/idna"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
@@ -203,17 +208,18 @@ func readFile(path, what string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// readPasswordFile returns the password with its trailing line break
-// removed: editors and "echo" add one, and no real password ends in one.
-// Errors name the path only, never the content.
-func readPasswordFile(path string) (string, error) {
-	data, err := readFile(path, "password file", maxPasswordFile)
+// readSecretFile returns a password or client secret with its trailing line
+// break removed: editors and "echo" add one, and no real secret ends in
+// one. what names the file in errors ("password file"); errors name the
+// path only, never the content.
+func readSecretFile(path, what string) (string, error) {
+	data, err := readFile(path, what, maxPasswordFile)
 	if err != nil {
 		return "", err
 	}
 	pw := strings.TrimRight(string(data), "\r\n")
 	if pw == "" {
-		return "", fmt.Errorf("password file %q is empty", path)
+		return "", fmt.Errorf("%s %q is empty", what, path)
 	}
 	return pw, nil
 }
@@ -248,4 +254,163 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("CA file %q holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// canonicalHostName checks a bare DNS host name (v2 hosts, expected hosts)
+// and returns it lower-cased, in A-label form, without a trailing dot. URLs,
+// ports and IP addresses are refused with a message saying which it was,
+// since those are the usual mistakes.
+func canonicalHostName(s string) (string, error) {
+	switch {
+	case s == "":
+		return "", errors.New("must not be empty")
+	case strings.Contains(s, "://"):
+		return "", fmt.Errorf("%q is a URL: give the host name only", s)
+	case strings.ContainsAny(s, "/?#@"):
+		return "", fmt.Errorf("%q is not a host name: give the host name only", s)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return "", fmt.Errorf("%q is an IP address, not a DNS name", s)
+	}
+	if strings.Contains(s, ":") {
+		return "", fmt.Errorf("%q has a port: give the host name only", s)
+	}
+	name := strings.TrimSuffix(s, ".")
+	if ascii, err := idna.Lookup.ToASCII(name); err == nil {
+		name = ascii
+	}
+	name = strings.ToLower(name)
+	if !isDNSName(name) {
+		return "", fmt.Errorf("%q is not a valid DNS name", s)
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return "", fmt.Errorf("%q is an IP address, not a DNS name", s)
+	}
+	return name, nil
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// canonicalTenant checks an Entra ID tenant: a directory GUID or one of the
+// tenant's domains, returned lower-cased.
+func canonicalTenant(s string) (string, error) {
+	if guidRE.MatchString(s) {
+		return strings.ToLower(s), nil
+	}
+	switch strings.ToLower(s) {
+	case "common", "organizations", "consumers":
+		return "", fmt.Errorf("%q is a multi-tenant alias, which cannot issue app-only tokens: give the tenant GUID or domain", s)
+	}
+	name, err := canonicalHostName(s)
+	if err != nil || !strings.Contains(name, ".") {
+		return "", fmt.Errorf("tenant %q is neither a GUID nor a domain such as contoso.onmicrosoft.com", s)
+	}
+	return name, nil
+}
+
+// checkScope accepts one OAuth2 scope: an absolute https URL
+// ("https://outlook.office365.com/.default") or a plain token without
+// white space.
+func checkScope(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("must not be empty (leave the field out for the default %s)", probe.DefaultOAuth2Scope)
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return fmt.Errorf("scope %q contains white space: give exactly one scope", s)
+	case strings.Contains(s, "://"):
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			return fmt.Errorf("scope %q is not an absolute https URL", s)
+		}
+	}
+	return nil
+}
+
+// checkTokenURL accepts an absolute https URL without credentials or
+// fragment. Plain http is refused even on loopback: the client secret
+// travels in the request body. Messages show the URL with any password
+// masked.
+func checkTokenURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a valid URL")
+	}
+	shown := u.Redacted()
+	switch {
+	case !u.IsAbs() || u.Opaque != "":
+		return fmt.Errorf("%q is not an absolute https URL", shown)
+	case u.Scheme != "https":
+		return fmt.Errorf("%q must be an https URL: the client secret is sent to it", shown)
+	case u.User != nil:
+		return fmt.Errorf("%q must not contain user information", shown)
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("%q must not have a fragment", shown)
+	}
+	if _, err := canonicalHost(u.Hostname()); err != nil {
+		return fmt.Errorf("%q: %w", shown, err)
+	}
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if _, err := canonicalPort(port); err != nil {
+			return fmt.Errorf("%q: %w", shown, err)
+		}
+	}
+	return nil
+}
+
+// checkNTLMUser accepts "DOMAIN\user", "user@domain" and a bare "user"
+// (the server's domain applies), refusing forms with an empty part.
+func checkNTLMUser(s string) error {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return errors.New("must not contain control characters")
+	}
+	if domain, user, ok := strings.Cut(s, `\`); ok {
+		switch {
+		case domain == "":
+			return fmt.Errorf("%q has an empty domain before '\\' (write DOMAIN\\user or user@domain)", s)
+		case user == "":
+			return fmt.Errorf("%q has an empty user name after '\\' (write DOMAIN\\user or user@domain)", s)
+		case strings.Contains(user, `\`):
+			return fmt.Errorf("%q has more than one '\\' (write DOMAIN\\user or user@domain)", s)
+		}
+		return nil
+	}
+	if user, domain, ok := strings.Cut(s, "@"); ok {
+		switch {
+		case user == "":
+			return fmt.Errorf("%q has an empty user name before '@' (write user@domain or DOMAIN\\user)", s)
+		case domain == "":
+			return fmt.Errorf("%q has an empty domain after '@' (write user@domain or DOMAIN\\user)", s)
+		case strings.Contains(domain, "@"):
+			return fmt.Errorf("%q has more than one '@' (write user@domain or DOMAIN\\user)", s)
+		}
+	}
+	return nil
+}
+
+// v2ProtocolNames lists the protocols Autodiscover v2 answers for, in their
+// canonical spelling.
+var v2ProtocolNames = []string{
+	"AutodiscoverV1", "ActiveSync", "Ews", "Rest", "Substrate",
+	"SubstrateSearchService", "SubstrateNotificationService",
+	"OutlookMeetingScheduler", "OutlookPay", "Actions", "Connectors",
+	"ConnectorsProcessors", "ConnectorsWebhook", "NotesClient",
+	"OwaPoweredExperience", "OwaPoweredExperienceV2", "ToDo", "Weve",
+	"OutlookLocationsService", "OutlookCloudSettingsService",
+	"OutlookTailoredExperiences", "Speedway",
+	"SpeechAndLanguagePersonalization", "SubstrateSignalService",
+	"CompliancePolicyService",
+}
+
+// expectProtocolNames lists the POX Protocol types expect.protocols may name,
+// in their canonical spelling.
+var expectProtocolNames = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync"}
+
+// canonicalName finds s in names ignoring case.
+func canonicalName(s string, names []string) (string, bool) {
+	for _, n := range names {
+		if strings.EqualFold(s, n) {
+			return n, true
+		}
+	}
+	return "", false
 }

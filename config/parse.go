@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -93,8 +94,8 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 		DNS:          DNS{IPVersion: probe.IPAny},
 		Auth:         Auth{Type: AuthNone},
 	}
-	fs, ok := p.object(n, path, "timeout", "step_timeout", "methods", "schema", "max_redirects",
-		"dns", "tls", "auth", "allowed_domains", "connect_to")
+	fs, ok := p.object(n, path, "timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
+		"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to")
 	if !ok {
 		return m
 	}
@@ -114,8 +115,26 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 		// The default must not turn a short but valid timeout into an error.
 		m.StepTimeout = m.Timeout
 	}
+	methodsOK := true
 	if e, ok := fs["methods"]; ok {
+		before := len(p.errs)
 		m.Methods = p.methods(e.value, child(path, "methods"))
+		methodsOK = len(p.errs) == before
+	}
+	if slices.Contains(m.Methods, probe.MethodV2JSON) {
+		m.V2 = &V2{Hosts: []string{probe.DefaultV2Host}, Protocols: slices.Clone(probe.DefaultV2Protocols)}
+	}
+	if e, ok := fs["v2"]; ok {
+		f := child(path, "v2")
+		v2 := p.v2(e.value, f)
+		switch {
+		case m.V2 != nil:
+			m.V2 = v2
+		case methodsOK:
+			// When methods itself is broken, v2_json may be the entry that
+			// was misspelt: one error is enough.
+			p.addf(e.key, f, "v2 settings given but methods does not include %s", probe.MethodV2JSON)
+		}
 	}
 	if e, ok := fs["schema"]; ok {
 		f := child(path, "schema")
@@ -138,20 +157,34 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 			}
 		}
 	}
+	if e, ok := fs["check_all_addresses"]; ok {
+		m.CheckAllAddresses, _ = p.boolean(e.value, child(path, "check_all_addresses"))
+	}
 	if e, ok := fs["dns"]; ok {
 		p.dns(m, e.value, child(path, "dns"))
 	}
 	if e, ok := fs["tls"]; ok {
 		p.tls(m, e.value, child(path, "tls"))
 	}
+	var oauth2 *probe.OAuth2Config
 	if e, ok := fs["auth"]; ok {
-		p.auth(m, e.value, child(path, "auth"))
+		oauth2 = p.auth(m, e.value, child(path, "auth"))
 	}
 	if e, ok := fs["allowed_domains"]; ok {
 		m.AllowedDomains = p.allowedDomains(e.value, child(path, "allowed_domains"))
 	}
 	if e, ok := fs["connect_to"]; ok {
 		m.ConnectTo = p.connectTo(e.value, child(path, "connect_to"))
+	}
+	if oauth2 != nil {
+		// Built once, after tls, so the token endpoint is verified with
+		// the module's CA bundle and the token cache lives as long as the
+		// module.
+		oauth2.RootCAs = m.rootCAs
+		// The token endpoint is reached the way the module reaches
+		// Exchange: through its DNS server and connect_to overrides.
+		oauth2.Dial = probe.NewDialer(m.Settings())
+		m.oauth2 = probe.NewOAuth2(*oauth2)
 	}
 	return m
 }
@@ -176,9 +209,9 @@ func (p *parser) methods(n *yaml.Node, path string) []probe.Method {
 		meth := probe.Method(s)
 		switch {
 		case meth == probe.MethodRedirect:
-			p.addf(it, f, "%q is not a discovery method: it names URLs reached through redirects (valid: %s)", s, methodNames(probe.DefaultMethods))
-		case !slices.Contains(probe.DefaultMethods, meth):
-			p.addf(it, f, "unknown method %q (valid: %s)", s, methodNames(probe.DefaultMethods))
+			p.addf(it, f, "%q is not a discovery method: it names URLs reached through redirects (valid: %s)", s, methodNames(validMethods))
+		case !slices.Contains(validMethods, meth):
+			p.addf(it, f, "unknown method %q (valid: %s)", s, methodNames(validMethods))
 		case seen[meth] != 0:
 			p.addf(it, f, "duplicate method %q (first at line %d)", s, seen[meth])
 		default:
@@ -187,6 +220,80 @@ func (p *parser) methods(n *yaml.Node, path string) []probe.Method {
 		}
 	}
 	return out
+}
+
+// validMethods are the values methods accepts: the POX methods, which are
+// also the default, and the opt-in v2_json.
+var validMethods = append(slices.Clone(probe.DefaultMethods), probe.MethodV2JSON)
+
+// v2 reads a v2 block; fields left out keep their defaults.
+func (p *parser) v2(n *yaml.Node, path string) *V2 {
+	v := &V2{Hosts: []string{probe.DefaultV2Host}, Protocols: slices.Clone(probe.DefaultV2Protocols)}
+	fs, ok := p.object(n, path, "hosts", "protocols")
+	if !ok {
+		return v
+	}
+	if e, ok := fs["hosts"]; ok {
+		f := child(path, "hosts")
+		if hosts := p.nameList(e.value, f, "host", "for "+probe.DefaultV2Host, canonicalHostName); hosts != nil {
+			v.Hosts = hosts
+		}
+	}
+	if e, ok := fs["protocols"]; ok {
+		f := child(path, "protocols")
+		if protos := p.nameList(e.value, f, "protocol", "for "+strings.Join(probe.DefaultV2Protocols, ", "), enumName("v2 protocol", v2ProtocolNames)); protos != nil {
+			v.Protocols = protos
+		}
+	}
+	return v
+}
+
+// nameList reads a non-empty list of strings, each normalised by canon,
+// without duplicates (compared after normalisation). It returns nil when
+// the list is missing, empty or not a list; invalid items are reported and
+// left out. ifLeftOut says what leaving the field out means, for the
+// message about an empty list.
+func (p *parser) nameList(n *yaml.Node, path, what, ifLeftOut string, canon func(string) (string, error)) []string {
+	items, ok := p.list(n, path)
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.addf(n, path, "must list at least one %s (leave the field out %s)", what, ifLeftOut)
+		return nil
+	}
+	var out []string
+	seen := make(map[string]int)
+	for i, it := range items {
+		f := index(path, i)
+		s, ok := p.str(it, f)
+		if !ok {
+			continue
+		}
+		v, err := canon(s)
+		if err != nil {
+			p.addErr(it, f, err)
+			continue
+		}
+		if first, dup := seen[v]; dup {
+			p.addf(it, f, "duplicate %s %q (first at line %d)", what, v, first)
+			continue
+		}
+		seen[v] = line(it)
+		out = append(out, v)
+	}
+	return out
+}
+
+// enumName returns a canon function for nameList that accepts the names
+// of a fixed vocabulary in any case and returns their canonical spelling.
+func enumName(what string, names []string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if v, ok := canonicalName(s, names); ok {
+			return v, nil
+		}
+		return "", fmt.Errorf("unknown %s %q (valid: %s)", what, s, strings.Join(names, ", "))
+	}
 }
 
 func methodNames(ms []probe.Method) string {
@@ -260,90 +367,210 @@ func (p *parser) resolve(path string) string {
 	return filepath.Join(p.baseDir, path)
 }
 
-func (p *parser) auth(m *Module, n *yaml.Node, path string) {
-	fs, ok := p.object(n, path, "type", "username", "password", "password_file")
+// Fields of auth that belong to one group of types.
+var (
+	passwordFields = []string{"username", "password", "password_file"}
+	oauth2Fields   = []string{"tenant_id", "client_id", "client_secret", "client_secret_file", "scope", "token_url"}
+)
+
+// auth reads the auth block into m. For type oauth2 it returns the
+// authenticator's configuration, to be built once the module's CA pool is
+// known; nil otherwise or when the block has errors.
+func (p *parser) auth(m *Module, n *yaml.Node, path string) *probe.OAuth2Config {
+	fs, ok := p.object(n, path, slices.Concat([]string{"type"}, passwordFields, oauth2Fields)...)
 	if !ok {
-		return
+		return nil
 	}
 	if e, ok := fs["type"]; ok {
 		f := child(path, "type")
-		if s, ok := p.str(e.value, f); ok {
-			switch s {
-			case AuthNone, AuthBasic:
-				m.Auth.Type = s
-			default:
-				p.addf(e.value, f, "unknown auth type %q (valid: %s, %s)", s, AuthNone, AuthBasic)
-				return
-			}
-		} else {
-			return
+		s, ok := p.str(e.value, f)
+		if !ok {
+			return nil
+		}
+		switch s {
+		case AuthNone, AuthBasic, AuthNTLM, AuthOAuth2:
+			m.Auth.Type = s
+		default:
+			p.addf(e.value, f, "unknown auth type %q (valid: %s, %s, %s, %s)", s, AuthNone, AuthBasic, AuthNTLM, AuthOAuth2)
+			return nil
 		}
 	}
-	var username, password, passwordFile string
-	var userOK, pwOK, fileOK bool
-	if e, ok := fs["username"]; ok {
-		username, userOK = p.str(e.value, child(path, "username"))
-	}
-	if e, ok := fs["password"]; ok {
-		// Never echo the value: the scalar helper's messages only name the
-		// node kind.
-		password, pwOK = p.str(e.value, child(path, "password"))
-	}
-	if e, ok := fs["password_file"]; ok {
-		passwordFile, fileOK = p.str(e.value, child(path, "password_file"))
-	}
 
-	if m.Auth.Type == AuthNone {
-		// Credentials with no type are almost always a forgotten
-		// "type: basic"; ignoring them would make the probe fail in a
-		// confusing way later.
-		for _, k := range []string{"username", "password", "password_file"} {
+	// Credentials of another type (or of none) are almost always a
+	// forgotten or wrong "type:"; ignoring them would make the probe fail
+	// in a confusing way later.
+	misplaced := func(fields []string, validWith string) {
+		for _, k := range fields {
 			if e, ok := fs[k]; ok {
-				p.addf(e.key, child(path, k), "only valid with type: %s", AuthBasic)
+				p.addf(e.key, child(path, k), "only valid with type: %s", validWith)
 			}
 		}
-		return
+	}
+	const passwordTypes = AuthBasic + " or " + AuthNTLM
+	switch m.Auth.Type {
+	case AuthNone:
+		misplaced(passwordFields, passwordTypes)
+		misplaced(oauth2Fields, AuthOAuth2)
+		return nil
+	case AuthBasic, AuthNTLM:
+		misplaced(oauth2Fields, AuthOAuth2)
+		p.passwordAuth(m, n, fs, path)
+		return nil
+	default: // AuthOAuth2
+		misplaced(passwordFields, passwordTypes)
+		return p.oauth2Auth(m, n, fs, path)
+	}
+}
+
+// passwordAuth reads the username and password of types basic and ntlm.
+func (p *parser) passwordAuth(m *Module, n *yaml.Node, fs map[string]entry, path string) {
+	typ := m.Auth.Type
+	var username string
+	var userOK bool
+	if e, ok := fs["username"]; ok {
+		f := child(path, "username")
+		if username, ok = p.str(e.value, f); ok {
+			m.Auth.Username = username
+			var err error
+			switch {
+			case username == "":
+				err = errors.New("must not be empty")
+			case typ == AuthBasic && strings.Contains(username, ":"):
+				// RFC 7617: the user-id ends at the first colon.
+				err = errors.New("must not contain ':' with basic authentication")
+			case typ == AuthNTLM:
+				err = checkNTLMUser(username)
+			}
+			if err != nil {
+				p.addErr(e.value, f, err)
+			} else {
+				userOK = true
+			}
+		}
+	} else {
+		p.addf(n, child(path, "username"), "required with type: %s", typ)
 	}
 
-	m.Auth.Username = username
-	if userOK {
-		if username == "" {
-			p.addf(fs["username"].value, child(path, "username"), "must not be empty")
-		} else if strings.Contains(username, ":") {
-			// RFC 7617: the user-id ends at the first colon.
-			p.addf(fs["username"].value, child(path, "username"), "must not contain ':' with basic authentication")
-		}
-	} else if _, given := fs["username"]; !given {
-		p.addf(n, child(path, "username"), "required with type: %s", AuthBasic)
-	}
-
-	hasPW, hasFile := pwOK && password != "", fileOK && passwordFile != ""
-	switch {
-	case hasPW && hasFile:
-		p.addf(fs["password_file"].key, child(path, "password_file"), "set either password or password_file, not both")
+	inline, file, password, ok := p.secret(n, fs, path, "password", "password_file", "password file", typ)
+	m.Auth.Password, m.Auth.PasswordFile = inline, file
+	if !ok || !userOK {
 		return
-	case !hasPW && !hasFile:
-		if _, given := fs["password"]; given && !pwOK {
-			return // already reported
-		}
-		if _, given := fs["password_file"]; given && !fileOK {
-			return
-		}
-		p.addf(n, child(path, "password"), "type: %s needs a non-empty password or password_file", AuthBasic)
-		return
-	case hasPW:
-		m.Auth.Password = Secret(password)
-	case hasFile:
-		m.Auth.PasswordFile = p.resolve(passwordFile)
-		pw, err := readPasswordFile(m.Auth.PasswordFile)
-		if err != nil {
-			p.addErr(fs["password_file"].value, child(path, "password_file"), err)
-			return
-		}
-		password = pw
 	}
-	if userOK && username != "" && !strings.Contains(username, ":") {
+	if typ == AuthNTLM {
+		m.ntlm = &probe.NTLM{Username: username, Password: password}
+	} else {
 		m.basic = &probe.Basic{Username: username, Password: password}
+	}
+}
+
+// secret reads a pair of fields of which exactly one must give a non-empty
+// secret: inline in inlineKey or read from the file named in fileKey. It
+// returns what goes into the exported fields (the inline secret, the
+// resolved file path) and the secret itself; ok is false when a problem
+// was reported. what names the file in messages ("password file").
+func (p *parser) secret(n *yaml.Node, fs map[string]entry, path, inlineKey, fileKey, what, typ string) (inline Secret, file, value string, ok bool) {
+	var s, fileName string
+	var sOK, fileOK bool
+	if e, given := fs[inlineKey]; given {
+		// Never echo the value: the scalar helper's messages only name
+		// the node kind.
+		s, sOK = p.str(e.value, child(path, inlineKey))
+	}
+	if e, given := fs[fileKey]; given {
+		fileName, fileOK = p.str(e.value, child(path, fileKey))
+	}
+	hasInline, hasFile := sOK && s != "", fileOK && fileName != ""
+	switch {
+	case hasInline && hasFile:
+		p.addf(fs[fileKey].key, child(path, fileKey), "set either %s or %s, not both", inlineKey, fileKey)
+		return "", "", "", false
+	case hasInline:
+		return Secret(s), "", s, true
+	case hasFile:
+		file = p.resolve(fileName)
+		v, err := readSecretFile(file, what)
+		if err != nil {
+			p.addErr(fs[fileKey].value, child(path, fileKey), err)
+			return "", file, "", false
+		}
+		return "", file, v, true
+	}
+	if _, given := fs[inlineKey]; given && !sOK {
+		return "", "", "", false // already reported
+	}
+	if _, given := fs[fileKey]; given && !fileOK {
+		return "", "", "", false
+	}
+	p.addf(n, child(path, inlineKey), "type: %s needs a non-empty %s or %s", typ, inlineKey, fileKey)
+	return "", "", "", false
+}
+
+// oauth2Auth reads the client-credentials settings of type oauth2.
+func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path string) *probe.OAuth2Config {
+	ok := true
+	// field reads a string field and checks it with check, which may
+	// normalise it. It returns "" when the field is missing or invalid.
+	field := func(key string, check func(string) (string, error)) string {
+		e, given := fs[key]
+		if !given {
+			return ""
+		}
+		f := child(path, key)
+		s, sok := p.str(e.value, f)
+		if !sok {
+			ok = false
+			return ""
+		}
+		v, err := check(s)
+		if err != nil {
+			p.addErr(e.value, f, err)
+			ok = false
+			return ""
+		}
+		return v
+	}
+
+	m.Auth.TokenURL = field("token_url", func(s string) (string, error) { return s, checkTokenURL(s) })
+	m.Auth.TenantID = field("tenant_id", canonicalTenant)
+	_, hasTenant := fs["tenant_id"]
+	_, hasTokenURL := fs["token_url"]
+	if !hasTenant && !hasTokenURL {
+		p.addf(n, child(path, "tenant_id"), "required with type: %s (or give token_url)", AuthOAuth2)
+		ok = false
+	}
+	if m.Auth.TokenURL == "" && m.Auth.TenantID != "" {
+		m.Auth.TokenURL = fmt.Sprintf(DefaultOAuth2TokenURL, m.Auth.TenantID)
+	}
+
+	m.Auth.ClientID = field("client_id", func(s string) (string, error) {
+		switch {
+		case s == "":
+			return "", errors.New("must not be empty")
+		case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			return "", fmt.Errorf("client ID %q must not contain white space", s)
+		}
+		return s, nil
+	})
+	if _, given := fs["client_id"]; !given {
+		p.addf(n, child(path, "client_id"), "required with type: %s", AuthOAuth2)
+		ok = false
+	}
+
+	m.Auth.Scope = probe.DefaultOAuth2Scope
+	if _, given := fs["scope"]; given {
+		m.Auth.Scope = field("scope", func(s string) (string, error) { return s, checkScope(s) })
+	}
+
+	inline, file, secret, secretOK := p.secret(n, fs, path, "client_secret", "client_secret_file", "client secret file", AuthOAuth2)
+	m.Auth.ClientSecret, m.Auth.ClientSecretFile = inline, file
+	if !ok || !secretOK {
+		return nil
+	}
+	return &probe.OAuth2Config{
+		TokenURL:     m.Auth.TokenURL,
+		ClientID:     m.Auth.ClientID,
+		ClientSecret: secret,
+		Scopes:       []string{m.Auth.Scope},
 	}
 }
 
@@ -419,7 +646,7 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 	firstLine := make(map[string]int)
 	for i, it := range items {
 		path := index("mailboxes", i)
-		fs, ok := p.object(it, path, "name", "address", "module", "labels")
+		fs, ok := p.object(it, path, "name", "address", "module", "labels", "expect")
 		if !ok {
 			continue
 		}
@@ -468,8 +695,74 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 		if e, ok := fs["labels"]; ok {
 			mb.Labels = p.labels(e.value, child(path, "labels"))
 		}
+		if e, ok := fs["expect"]; ok {
+			mb.Expect = p.expect(e.value, child(path, "expect"))
+		}
 		cfg.Mailboxes = append(cfg.Mailboxes, mb)
 	}
+}
+
+var expectFields = []string{"endpoint_host", "ews_url_host", "max_redirects", "protocols", "cert_min_days"}
+
+// expect reads a mailbox's expect block. An empty block is an error rather
+// than a silent "expect nothing": it is most likely a mis-indented one.
+func (p *parser) expect(n *yaml.Node, path string) *Expect {
+	before := len(p.errs)
+	fs, ok := p.object(n, path, expectFields...)
+	if !ok {
+		return nil
+	}
+	if len(fs) == 0 {
+		if len(p.errs) > before {
+			return nil // an unknown field, already reported, is the cause
+		}
+		p.addf(n, path, "must set at least one of %s (leave the field out to check nothing)", strings.Join(expectFields, ", "))
+		return nil
+	}
+	x := &Expect{}
+	host := func(key string) string {
+		e, ok := fs[key]
+		if !ok {
+			return ""
+		}
+		f := child(path, key)
+		s, ok := p.str(e.value, f)
+		if !ok {
+			return ""
+		}
+		h, err := canonicalHostName(s)
+		if err != nil {
+			p.addErr(e.value, f, err)
+			return ""
+		}
+		return h
+	}
+	x.EndpointHost = host("endpoint_host")
+	x.EWSURLHost = host("ews_url_host")
+	if e, ok := fs["max_redirects"]; ok {
+		f := child(path, "max_redirects")
+		if v, ok := p.integer(e.value, f); ok {
+			if v < 0 || v > MaxRedirectsLimit {
+				p.addf(e.value, f, "must be between 0 and %d, not %d", MaxRedirectsLimit, v)
+			} else {
+				x.MaxRedirects = &v
+			}
+		}
+	}
+	if e, ok := fs["protocols"]; ok {
+		x.Protocols = p.nameList(e.value, child(path, "protocols"), "protocol", "to check none", enumName("protocol", expectProtocolNames))
+	}
+	if e, ok := fs["cert_min_days"]; ok {
+		f := child(path, "cert_min_days")
+		if v, ok := p.integer(e.value, f); ok {
+			if v < 1 || v > MaxCertMinDays {
+				p.addf(e.value, f, "must be between 1 and %d, not %d", MaxCertMinDays, v)
+			} else {
+				x.CertMinDays = v
+			}
+		}
+	}
+	return x
 }
 
 func knownModules(cfg *Config) string {
