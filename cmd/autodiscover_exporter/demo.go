@@ -24,6 +24,11 @@ type demoMailbox struct {
 	mailbox     lab.Mailbox
 	labels      map[string]string
 	description string
+	// auth replaces the module's Basic credentials (a YAML flow mapping);
+	// module adds lines to the module; expect is the mailbox's expect block.
+	auth   string
+	module []string
+	expect string
 }
 
 // demo is a running simulated estate with the config file that probes it.
@@ -58,10 +63,12 @@ func (d *demo) build() error {
 		d.mailboxes = append(d.mailboxes, demoMailbox{name: name, mailbox: mb, labels: labels, description: description})
 		return nil
 	}
+	last := func() *demoMailbox { return &d.mailboxes[len(d.mailboxes)-1] }
 	mb, err := e.AddHybrid("contoso.test", "alice", demoPassword)
 	if err := add("hybrid-alice", "hybrid: the domain root shows a web host's certificate, on-premises redirects to Exchange Online", map[string]string{"site": "hq", "flow": "hybrid"}, mb, err); err != nil {
 		return err
 	}
+	last().expect = "{endpoint_host: " + lab.CloudPod + ", ews_url_host: outlook." + lab.CloudDomain + ", max_redirects: 3, protocols: [EXCH, EXPR], cert_min_days: 14}"
 	mb, err = e.AddMicrosoft365("fabrikam.test", "bob", demoPassword)
 	if err := add("m365-bob", "Microsoft 365: HTTP redirect method to the front door, redirectUrl to a pod", map[string]string{"site": "cloud", "flow": "m365"}, mb, err); err != nil {
 		return err
@@ -88,9 +95,10 @@ func (d *demo) build() error {
 		return err
 	}
 	mb, err = d.addLongChain(6)
-	if err := add("longchain-judy", "healthy, but six redirectUrl hops deep", map[string]string{"site": "hq", "flow": "onprem"}, mb, err); err != nil {
+	if err := add("longchain-judy", "works, but six redirectUrl hops deep where at most three are expected", map[string]string{"site": "hq", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
+	last().expect = "{max_redirects: 3}"
 	mb, err = d.addMigrating()
 	if err := add("migrating-hank", "half-migrated: the load balancer's nodes disagree, one answers on premises, one redirects to the new server", map[string]string{"site": "hq", "flow": "migration"}, mb, err); err != nil {
 		return err
@@ -107,7 +115,81 @@ func (d *demo) build() error {
 	if err := add("retired-gina", "broken: the server answers Autodiscover error 500, the address can't be found", map[string]string{"site": "hq", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
+	if err := d.addRealEstates(); err != nil {
+		return err
+	}
 	return d.writeConfig()
+}
+
+// addRealEstates adds what real estates need beyond Basic: NTLM, OAuth2
+// against a token endpoint, Autodiscover v2, and a name with a dead and a
+// stale node behind it checked address by address.
+func (d *demo) addRealEstates() error {
+	e := d.estate
+	nina := "nina@ntlm.test"
+	ntlm := &lab.Autodiscover{
+		NTLM:       &lab.NTLMVerifier{Accounts: map[string]string{`CONTOSO\nina`: demoPassword}, Domain: "CONTOSO"},
+		Challenges: []string{"Negotiate", "NTLM"},
+		Users:      map[string]lab.Reply{nina: {Settings: &lab.Settings{DisplayName: "Nina", Server: "mail.ntlm.test"}}},
+	}
+	if err := e.HTTPS("autodiscover.ntlm.test", ntlm); err != nil {
+		return err
+	}
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "ntlm-nina", mailbox: lab.Mailbox{Address: nina},
+		description: "on premises with NTLM only, as most Exchange servers are configured",
+		labels:      map[string]string{"site": "hq", "flow": "onprem"},
+		auth:        `{type: ntlm, username: 'CONTOSO\nina', password_file: demo.password}`})
+
+	tokens := &lab.TokenServer{Clients: map[string]string{"demo-app": demoPassword}}
+	if err := e.HTTPS("login.lab.test", tokens); err != nil {
+		return err
+	}
+	olga := "olga@cloudonly.test"
+	oauth := &lab.Autodiscover{
+		Tokens:     tokens,
+		Challenges: []string{`Bearer authorization_uri="https://login.lab.test/common/oauth2/authorize"`},
+		Users:      map[string]lab.Reply{olga: {Settings: &lab.Settings{DisplayName: "Olga", Server: "outlook.cloudonly.test", MicrosoftOnline: true}}},
+	}
+	if err := e.HTTPS("autodiscover.cloudonly.test", oauth); err != nil {
+		return err
+	}
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "oauth-olga", mailbox: lab.Mailbox{Address: olga},
+		description: "OAuth2 only: an app-only token from the token endpoint answers the Bearer challenge",
+		labels:      map[string]string{"site": "cloud", "flow": "oauth"},
+		auth:        `{type: oauth2, client_id: demo-app, client_secret_file: demo.password, token_url: "https://login.lab.test/demo-tenant/oauth2/v2.0/token"}`})
+
+	quinn := "quinn@v2.test"
+	v2 := &lab.V2{URLs: map[string]map[string]string{quinn: {
+		"ews":            "https://outlook.v2cloud.test/EWS/Exchange.asmx",
+		"activesync":     "https://outlook.v2cloud.test/Microsoft-Server-ActiveSync",
+		"autodiscoverv1": "https://outlook.v2cloud.test/autodiscover/autodiscover.xml",
+	}}}
+	if err := e.HTTPS("outlook.v2cloud.test", v2); err != nil {
+		return err
+	}
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "v2-quinn", mailbox: lab.Mailbox{Address: quinn},
+		description: "Exchange Online through Autodiscover v2 (autodiscover.json), anonymously",
+		labels:      map[string]string{"site": "cloud", "flow": "v2"},
+		auth:        "{type: none}",
+		module:      []string{"methods: [v2_json]", "v2: {hosts: [outlook.v2cloud.test], protocols: [Ews, ActiveSync, AutodiscoverV1]}"}})
+
+	oscar, ad, err := e.AddOnPremises("pool.test", "oscar", demoPassword)
+	if err != nil {
+		return err
+	}
+	host := "autodiscover.pool.test"
+	if _, err := e.AddDeadAddress(host); err != nil {
+		return err
+	}
+	soon := time.Now().Add(15 * 24 * time.Hour)
+	if _, err := e.HTTPSNode(host, "node3", ad, lab.WithCert(lab.CertSpec{Names: []string{host}, NotAfter: soon})); err != nil {
+		return err
+	}
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "pool-oscar", mailbox: oscar,
+		description: "works through the first node; check_all_addresses shows a dead node and one whose certificate expires in 15 days",
+		labels:      map[string]string{"site": "hq", "flow": "onprem"},
+		module:      []string{"check_all_addresses: true"}})
+	return nil
 }
 
 // addRedirectLoop makes two on-premises servers redirect to each other.
@@ -213,7 +295,14 @@ func (d *demo) writeConfig() error {
 		fmt.Fprintf(&b, "  demo-%s:\n    timeout: 20s\n    step_timeout: 2s\n", m.name)
 		fmt.Fprintf(&b, "    dns: {server: %q}\n", d.estate.DNSAddr())
 		b.WriteString("    tls: {ca_file: lab-ca.pem}\n")
-		fmt.Fprintf(&b, "    auth: {type: basic, username: %q, password_file: demo.password}\n", m.mailbox.Username)
+		if m.auth != "" {
+			fmt.Fprintf(&b, "    auth: %s\n", m.auth)
+		} else {
+			fmt.Fprintf(&b, "    auth: {type: basic, username: %q, password_file: demo.password}\n", m.mailbox.Username)
+		}
+		for _, line := range m.module {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
 		if len(m.mailbox.AllowedDomains) > 0 {
 			fmt.Fprintf(&b, "    allowed_domains: [%s]\n", strings.Join(m.mailbox.AllowedDomains, ", "))
 		}
@@ -225,6 +314,9 @@ func (d *demo) writeConfig() error {
 	b.WriteString("mailboxes:\n")
 	for _, m := range d.mailboxes {
 		fmt.Fprintf(&b, "  # %s\n  - name: %s\n    address: %s\n    module: demo-%s\n", m.description, m.name, m.mailbox.Address, m.name)
+		if m.expect != "" {
+			fmt.Fprintf(&b, "    expect: %s\n", m.expect)
+		}
 		if len(m.labels) > 0 {
 			b.WriteString("    labels: {")
 			lk := make([]string, 0, len(m.labels))

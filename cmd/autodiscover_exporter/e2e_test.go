@@ -250,7 +250,7 @@ func TestEndToEndHybridScrapeAgainstTheRealBinary(t *testing.T) {
 	}
 
 	code, sd := re.get(t, "/sd")
-	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "retired-gina", "expiring-ivan", "longchain-judy", "migrating-hank"} {
+	for _, name := range []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "retired-gina", "expiring-ivan", "longchain-judy", "migrating-hank", "ntlm-nina", "oauth-olga", "v2-quinn", "pool-oscar"} {
 		if code != http.StatusOK || !strings.Contains(sd, `"`+name+`"`) {
 			t.Errorf("/sd lacks %s: %s", name, sd)
 		}
@@ -302,7 +302,7 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 		}
 		return code, string(out)
 	}
-	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 10 module(s), 10 mailbox(es)") {
+	if code, out := run("--config.file="+l.configPath, "--config.check"); code != 0 || !strings.Contains(out, "valid, 14 module(s), 14 mailbox(es)") {
 		t.Errorf("--config.check on a good file = %d %q", code, out)
 	}
 	broken := filepath.Join(t.TempDir(), "broken.yml")

@@ -177,7 +177,9 @@ func (ex *exporter) handleProbe(w http.ResponseWriter, r *http.Request) {
 // runProbe runs the chain for a configured mailbox, counts and logs the
 // outcome and keeps it in the history.
 func (ex *exporter) runProbe(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) *probe.Result {
-	res, err := probe.Run(ctx, mb.NormalizedAddress(), mod.Settings())
+	settings := mod.Settings()
+	settings.Expect = mb.Expectations()
+	res, err := probe.Run(ctx, mb.NormalizedAddress(), settings)
 	if err != nil {
 		// The address was validated at load; what is left is the resolver
 		// setup (no /etc/resolv.conf): a failed probe, not a bad request.

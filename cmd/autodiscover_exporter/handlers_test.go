@@ -131,7 +131,7 @@ func TestSDListsEveryMailboxWithItsLabels(t *testing.T) {
 		}
 		got[g.Targets[0]] = g.Labels
 	}
-	if len(got) != 10 || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "demo-hybrid-alice" || got["m365-bob"]["site"] != "cloud" {
+	if len(got) != 14 || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "demo-hybrid-alice" || got["m365-bob"]["site"] != "cloud" {
 		t.Errorf("SD targets %v", got)
 	}
 	if strings.Contains(body, "@") {

@@ -170,7 +170,9 @@ func probeOnce(o options, stdout, stderr io.Writer) int {
 	defer cancel()
 	signalCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := probe.Run(signalCtx, mb.NormalizedAddress(), mod.Settings())
+	settings := mod.Settings()
+	settings.Expect = mb.Expectations()
+	res, err := probe.Run(signalCtx, mb.NormalizedAddress(), settings)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1

@@ -241,7 +241,7 @@ func TestRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T) {
 
 	// Every demo mailbox scraped, the changing one at least twice.
 	deadline := 60 * time.Second
-	prom.waitFor(t, `count(autodiscover_probe_success) == 10`, deadline)
+	prom.waitFor(t, `count(autodiscover_probe_success) == 14`, deadline)
 	prom.waitFor(t, `changes(autodiscover_redirect_hops{instance="migrating-hank"}[1h]) > 0`, deadline)
 	prom.waitFor(t, `count(rate(autodiscover_exporter_probes_total[30s])) > 0`, deadline)
 
@@ -284,7 +284,9 @@ func TestRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T) {
 
 	// The broken demo mailboxes fire exactly the expected alerts.
 	want := map[string]struct{ label, values string }{
-		"AutodiscoverProbeFailing":                  {"instance", "expired-dave,loop-erin,retired-gina"},
+		"AutodiscoverProbeFailing":                  {"instance", "expired-dave,longchain-judy,loop-erin,retired-gina"},
+		"AutodiscoverExpectationFailed":             {"instance", "longchain-judy"},
+		"AutodiscoverNodeFailing":                   {"host", "autodiscover.pool.test"},
 		"AutodiscoverCertificateExpiringSoon":       {"host", "autodiscover.expiring.test"},
 		"AutodiscoverCertificateExpiringCritical":   {"host", "autodiscover.lapsing.test"},
 		"AutodiscoverCertificateExpired":            {"host", "autodiscover.expired.test"},
@@ -343,7 +345,7 @@ func TestBrowserRendersTheLandingPageAndAStepLog(t *testing.T) {
 	var page string
 	for {
 		page = dump("/")
-		if strings.Count(page, `<td class="ok">success`)+strings.Count(page, `<td class="fail">failure`) >= 10 || time.Now().After(deadline) {
+		if strings.Count(page, `<td class="ok">success`)+strings.Count(page, `<td class="fail">failure`) >= 14 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -353,8 +355,8 @@ func TestBrowserRendersTheLandingPageAndAStepLog(t *testing.T) {
 			t.Errorf("the rendered landing page lacks %q", want)
 		}
 	}
-	if n := strings.Count(page, "last step log</a>"); n != 10 {
-		t.Errorf("%d step-log links in the mailbox table, want 10", n)
+	if n := strings.Count(page, "last step log</a>"); n != 14 {
+		t.Errorf("%d step-log links in the mailbox table, want 14", n)
 	}
 	log := dump("/logs?target=hybrid-alice")
 	if !strings.Contains(log, "Testing Autodiscover for alice@contoso.test.") || !strings.Contains(log, "Attempting to contact the Autodiscover service using the HTTP redirect method") {
