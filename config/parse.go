@@ -262,6 +262,12 @@ func (p *parser) nameList(n *yaml.Node, path, what, ifLeftOut string, canon func
 		p.addf(n, path, "must list at least one %s (leave the field out %s)", what, ifLeftOut)
 		return nil
 	}
+	return p.uniqueItems(items, path, what, canon)
+}
+
+// uniqueItems canonicalises each item of a list and reports bad and
+// duplicate ones (by canonical form) at their own lines.
+func (p *parser) uniqueItems(items []*yaml.Node, path, what string, canon func(string) (string, error)) []string {
 	var out []string
 	seen := make(map[string]int)
 	for i, it := range items {
@@ -579,27 +585,7 @@ func (p *parser) allowedDomains(n *yaml.Node, path string) []string {
 	if !ok {
 		return nil
 	}
-	var out []string
-	seen := make(map[string]int)
-	for i, it := range items {
-		f := index(path, i)
-		s, ok := p.str(it, f)
-		if !ok {
-			continue
-		}
-		d, err := canonicalDomain(s)
-		if err != nil {
-			p.addErr(it, f, err)
-			continue
-		}
-		if first, dup := seen[d]; dup {
-			p.addf(it, f, "duplicate domain %q (first at line %d)", d, first)
-			continue
-		}
-		seen[d] = line(it)
-		out = append(out, d)
-	}
-	return out
+	return p.uniqueItems(items, path, "domain", canonicalDomain)
 }
 
 func (p *parser) connectTo(n *yaml.Node, path string) map[string]string {
