@@ -157,22 +157,34 @@ func (r *run) getV2(ctx context.Context, t target, u *url.URL) (*v2Answer, int, 
 	}
 	r.record(t, StepRequest, started, addr, nil, detail)
 	started = time.Now()
-	var ans v2Answer
-	if jerr := json.Unmarshal(resp.body, &ans); jerr != nil {
-		r.record(t, StepParse, started, addr, failf("bad_payload", "not a v2 JSON answer: %s", truncate(jerr.Error(), 80)), "")
-		return nil, 0, nil
-	}
-	if resp.status == http.StatusBadRequest || ans.ErrorCode != "" {
-		r.record(t, StepParse, started, addr, failf("v2_error", "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160)), "")
-		return &ans, http.StatusBadRequest, nil
-	}
-	eu, perr := url.Parse(ans.URL)
-	if ans.URL == "" || perr != nil || !strings.EqualFold(eu.Scheme, "https") || eu.Host == "" {
-		r.record(t, StepParse, started, addr, failf("bad_payload", "the answer has no https Url (%q)", truncate(ans.URL, 80)), "")
+	ans, perr := parseV2Answer(resp.status, resp.body)
+	if perr != nil {
+		r.record(t, StepParse, started, addr, perr, "")
+		if perr.class == "v2_error" {
+			return ans, http.StatusBadRequest, nil
+		}
 		return nil, 0, nil
 	}
 	r.record(t, StepParse, started, addr, nil, fmt.Sprintf("Protocol %s: %s", ans.Protocol, ans.URL))
-	return &ans, http.StatusOK, nil
+	return ans, http.StatusOK, nil
+}
+
+// parseV2Answer reads a v2 body: a 200 must carry an https Url, a 400 (or
+// any answer with an ErrorCode) is a v2 error. The answer is returned with
+// a v2_error so the caller can report its code.
+func parseV2Answer(status int, body []byte) (*v2Answer, *stepError) {
+	var ans v2Answer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return nil, failf("bad_payload", "not a v2 JSON answer: %s", truncate(err.Error(), 80))
+	}
+	if status == http.StatusBadRequest || ans.ErrorCode != "" {
+		return &ans, failf("v2_error", "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160))
+	}
+	u, err := url.Parse(ans.URL)
+	if ans.URL == "" || err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" {
+		return nil, failf("bad_payload", "the answer has no https Url (%q)", truncate(ans.URL, 80))
+	}
+	return &ans, nil
 }
 
 func (r *run) v2OK() bool {
