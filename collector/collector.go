@@ -49,23 +49,35 @@ var (
 		"NotAfter of the certificate one address of a TLS host presented (check_all_addresses).", []string{"host", "address"}, nil)
 	expectationSuccess = prometheus.NewDesc(namespace+"_expectation_success",
 		"Whether the result met a configured expectation of the mailbox.", []string{"expectation"}, nil)
+	authBackoff = prometheus.NewDesc(namespace+"_auth_backoff_seconds",
+		"How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.", nil, nil)
+	resultAge = prometheus.NewDesc(namespace+"_probe_result_age_seconds",
+		"Age of the result served: 0 for a fresh chain, more when min_interval served the last one.", nil, nil)
 )
 
 // Collector exposes one probe result.
 type Collector struct {
-	result  *probe.Result
-	timeout time.Duration
+	result *probe.Result
+	opts   Options
 }
 
-// New returns a Collector for res, run under the given deadline.
-func New(res *probe.Result, timeout time.Duration) *Collector {
-	return &Collector{result: res, timeout: timeout}
+// Options describe how the result was obtained.
+type Options struct {
+	// Timeout is the deadline the chain ran under (0: not exported).
+	Timeout time.Duration
+	// ResultAge is how old the served result is (min_interval).
+	ResultAge time.Duration
+}
+
+// New returns a Collector for res.
+func New(res *probe.Result, opts Options) *Collector {
+	return &Collector{result: res, opts: opts}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, resultInfo,
-		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess} {
+		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge} {
 		ch <- d
 	}
 }
@@ -75,9 +87,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.result
 	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolValue(r.Success))
 	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, r.Duration.Seconds())
-	if c.timeout > 0 {
-		ch <- prometheus.MustNewConstMetric(probeTimeout, prometheus.GaugeValue, c.timeout.Seconds())
+	if c.opts.Timeout > 0 {
+		ch <- prometheus.MustNewConstMetric(probeTimeout, prometheus.GaugeValue, c.opts.Timeout.Seconds())
 	}
+	ch <- prometheus.MustNewConstMetric(resultAge, prometheus.GaugeValue, c.opts.ResultAge.Seconds())
+	ch <- prometheus.MustNewConstMetric(authBackoff, prometheus.GaugeValue, r.AuthBackoff.Seconds())
 	ch <- prometheus.MustNewConstMetric(redirectHops, prometheus.GaugeValue, float64(r.RedirectHops))
 
 	for _, s := range lastPerSeries(r.Steps) {

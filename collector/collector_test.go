@@ -54,9 +54,15 @@ autodiscover_cert_chain_not_after_timestamp_seconds{host="autodiscover-s.outlook
 # TYPE autodiscover_cert_not_after_timestamp_seconds gauge
 autodiscover_cert_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8031248e+09
 autodiscover_cert_not_after_timestamp_seconds{host="autodiscover.contoso.test"} 1.7672256e+09
+# HELP autodiscover_auth_backoff_seconds How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.
+# TYPE autodiscover_auth_backoff_seconds gauge
+autodiscover_auth_backoff_seconds 0
 # HELP autodiscover_probe_duration_seconds How long the whole Autodiscover chain took.
 # TYPE autodiscover_probe_duration_seconds gauge
 autodiscover_probe_duration_seconds 1.5
+# HELP autodiscover_probe_result_age_seconds Age of the result served: 0 for a fresh chain, more when min_interval served the last one.
+# TYPE autodiscover_probe_result_age_seconds gauge
+autodiscover_probe_result_age_seconds 0
 # HELP autodiscover_probe_success Whether the Autodiscover chain returned settings (1) or not (0).
 # TYPE autodiscover_probe_success gauge
 autodiscover_probe_success 1
@@ -82,7 +88,7 @@ autodiscover_step_success{hop="0",host="autodiscover.contoso.test",method="autod
 autodiscover_step_success{hop="0",host="contoso.test",method="root_domain",step="dns"} 0
 autodiscover_step_success{hop="1",host="autodiscover-s.outlook.test",method="redirect",step="request"} 1
 `
-	c := New(successResult(), 14500*time.Millisecond)
+	c := New(successResult(), Options{Timeout: 14500 * time.Millisecond})
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
@@ -98,7 +104,7 @@ func TestFailedResultHasNoInfoAndExposesTheErrorCode(t *testing.T) {
 		Steps:     []probe.Step{{Hop: 0, Method: probe.MethodAutodiscoverDomain, Host: "autodiscover.contoso.test", Name: probe.StepParse, ErrorClass: "autodiscover_error"}},
 		Response:  &probe.Response{Error: &probe.ResponseError{Code: "500"}},
 	}
-	c := New(res, 0)
+	c := New(res, Options{})
 	if n := testutil.CollectAndCount(c, "autodiscover_result_info"); n != 0 {
 		t.Errorf("result_info has %d series on a failed probe", n)
 	}
@@ -109,7 +115,7 @@ func TestFailedResultHasNoInfoAndExposesTheErrorCode(t *testing.T) {
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_response_error_code"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(New(successResult(), 0), "autodiscover_response_error_code"); n != 0 {
+	if n := testutil.CollectAndCount(New(successResult(), Options{}), "autodiscover_response_error_code"); n != 0 {
 		t.Errorf("error code exported although no error came back")
 	}
 }
@@ -120,7 +126,7 @@ func TestRepeatedStepKeepsOneSeries(t *testing.T) {
 		{Hop: 0, Method: probe.MethodSRV, Host: "MAIL.contoso.test", Name: probe.StepDNS, OK: true},
 	}}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(res, 0))
+	reg.MustRegister(New(res, Options{}))
 	if _, err := reg.Gather(); err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -132,7 +138,7 @@ func TestRepeatedStepKeepsOneSeries(t *testing.T) {
 
 func TestNoLabelCarriesAnAddressOrErrorText(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(successResult(), 0))
+	reg.MustRegister(New(successResult(), Options{}))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +205,7 @@ autodiscover_v2_info{protocol="Ews",url="https://outlook.office365.com/EWS/Excha
 autodiscover_v2_success{protocol="ActiveSync"} 0
 autodiscover_v2_success{protocol="Ews"} 1
 `
-	c := New(res, 0)
+	c := New(res, Options{})
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_address_cert_not_after_timestamp_seconds", "autodiscover_address_step_success", "autodiscover_expectation_success", "autodiscover_probe_success", "autodiscover_v2_info", "autodiscover_v2_success"); err != nil {
 		t.Error(err)
 	}

@@ -146,6 +146,10 @@ type Mailbox struct {
 	Labels  map[string]string `yaml:"labels,omitempty"`
 	// Expect is what the probe result must look like; nil checks nothing.
 	Expect *Expect `yaml:"expect,omitempty"`
+	// MinInterval, when set, serves the last result to scrapes that come
+	// sooner (an HA pair of Prometheus servers then costs Exchange one
+	// chain, not two).
+	MinInterval Duration `yaml:"min_interval,omitempty"`
 
 	normalized string
 	domain     string

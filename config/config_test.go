@@ -374,6 +374,7 @@ var badConfigs = map[string][]string{
 	"allowed_domain_public_suffix.yml": {`allowed_domain_public_suffix.yml:5: modules.hq.allowed_domains[1]: invalid domain "co.uk": domain is a public suffix`},
 	"allowed_domain_single_label.yml":  {`allowed_domain_single_label.yml:3: modules.hq.allowed_domains[0]: invalid domain "contoso": single-label domain`},
 	"allowed_domain_wildcard.yml":      {`allowed_domain_wildcard.yml:3: modules.hq.allowed_domains[0]: invalid domain "*.contoso.test": no wildcards`},
+	"min_interval_negative.yml":        {`min_interval_negative.yml:7: mailboxes[0].min_interval: `},
 	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "kerberos" (valid: none, basic, ntlm, oauth2)`},
 	"bad_dns_server.yml":               {`bad_dns_server.yml:4: modules.hq.dns.server: port "dns" is not a number`},
 	"bad_duration.yml":                 {`bad_duration.yml:3: modules.hq.timeout: invalid duration "30"`},
@@ -1388,5 +1389,17 @@ func TestEmptyListsSayWhatLeavingThemOutMeans(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestMinIntervalIsParsedPerMailbox(t *testing.T) {
+	cfg, err := Parse([]byte("modules:\n  m: {}\nmailboxes:\n  - {name: a, address: a@contoso.test, module: m, min_interval: 2m}\n  - {name: b, address: b@contoso.test, module: m}\n"), "mi.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := cfg.Mailbox("a")
+	b, _ := cfg.Mailbox("b")
+	if time.Duration(a.MinInterval) != 2*time.Minute || b.MinInterval != 0 {
+		t.Errorf("min_interval a=%v b=%v", a.MinInterval, b.MinInterval)
 	}
 }

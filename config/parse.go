@@ -632,7 +632,7 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 	firstLine := make(map[string]int)
 	for i, it := range items {
 		path := index("mailboxes", i)
-		fs, ok := p.object(it, path, "name", "address", "module", "labels", "expect")
+		fs, ok := p.object(it, path, "name", "address", "module", "labels", "expect", "min_interval")
 		if !ok {
 			continue
 		}
@@ -680,6 +680,9 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 		}
 		if e, ok := fs["labels"]; ok {
 			mb.Labels = p.labels(e.value, child(path, "labels"))
+		}
+		if e, ok := fs["min_interval"]; ok {
+			mb.MinInterval, _ = p.positiveDuration(e.value, child(path, "min_interval"))
 		}
 		if e, ok := fs["expect"]; ok {
 			mb.Expect = p.expect(e.value, child(path, "expect"))

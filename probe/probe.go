@@ -68,6 +68,11 @@ func Run(ctx context.Context, address string, s Settings) (*Result, error) {
 	if s.Expect != nil {
 		r.checkExpectations()
 	}
+	if s.Guard != nil {
+		if until, blocked := s.Guard.Blocked(s.GuardKey); blocked {
+			r.res.AuthBackoff = time.Until(until).Round(time.Second)
+		}
+	}
 	r.res.Duration = time.Since(r.start)
 	return r.res, nil
 }
@@ -646,6 +651,12 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 	case !r.credentialsAllowed(t.host):
 		return fail(failf("withheld_domain", "credentials withheld: %s is neither in %s nor in an allowed domain", t.host, r.homeDomain))
 	}
+	guard, key := r.s.Guard, r.s.GuardKey
+	if guard != nil {
+		if until, blocked := guard.Blocked(key); blocked {
+			return fail(failf("auth_backoff", "credentials withheld until %s (%s left): the server refused them before, and repeating a stale password locks accounts out", until.UTC().Format(time.RFC3339), time.Until(until).Round(time.Second)))
+		}
+	}
 	ch, ok := auth.Choose(challenges)
 	if !ok {
 		if uri := bearerAuthorizationURI(challenges); uri != "" {
@@ -657,6 +668,9 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 	for round := 0; round < 4; round++ {
 		hdr, err := ex.Respond(ctx, ch)
 		if errors.Is(err, ErrRejected) {
+			if guard != nil {
+				guard.Refused(key)
+			}
 			return fail(failf("auth_failed", "the server refused the %s credentials of %s (HTTP 401 again)", ch.Scheme, auth.Identity()))
 		}
 		if err != nil {
@@ -669,11 +683,17 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 			return fail(serr)
 		}
 		if resp.status != http.StatusUnauthorized {
+			if guard != nil {
+				guard.Accepted(key)
+			}
 			r.record(t, StepCredentials, started, addr, nil, fmt.Sprintf("%s credentials of %s sent; server answered HTTP %d", ch.Scheme, auth.Identity(), resp.status))
 			return resp, true
 		}
 		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)
 		if !found {
+			if guard != nil {
+				guard.Refused(key)
+			}
 			return fail(failf("auth_failed", "the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme))
 		}
 		ch = again

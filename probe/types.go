@@ -117,6 +117,10 @@ type Settings struct {
 	V2Protocols []string
 	// Expect lists what the result must look like; nil checks nothing.
 	Expect *Expectations
+	// Guard withholds credentials after the server refused them (account
+	// lockout protection); GuardKey names the account (the mailbox).
+	Guard    CredentialGuard
+	GuardKey string
 }
 
 // Expectations catch drift after migrations: a chain that still works but
@@ -227,6 +231,9 @@ type Result struct {
 	AddressChecks []AddressCheck
 	// Expectations holds one verdict per configured expectation.
 	Expectations []ExpectationResult
+	// AuthBackoff is how long credentials stay withheld after this run
+	// (account lockout protection); 0 when they are not.
+	AuthBackoff time.Duration
 }
 
 // V2Result is the answer of Autodiscover v2 for one protocol.

@@ -356,7 +356,7 @@ func (ex *exporter) warmUp(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			pctx, cancel := context.WithTimeout(ctx, time.Duration(mod.Timeout))
-			ex.runProbe(pctx, mb, mb.Module, mod)
+			ex.probeMailbox(pctx, mb, mb.Module, mod)
 			cancel()
 		}
 	}

@@ -37,8 +37,16 @@ type exporter struct {
 	cfg *config.Config
 
 	history *history
+	// backoff withholds credentials after refusals (lockout protection).
+	backoff *probe.Backoff
+	// slots bounds the chains running at once.
+	slots chan struct{}
+	// recent serves min_interval mailboxes their last result.
+	recent *resultCache
 
 	registry          *prometheus.Registry
+	inFlight          prometheus.Gauge
+	waiting           prometheus.Gauge
 	probes            *prometheus.CounterVec
 	reloadSuccessful  prometheus.Gauge
 	reloadSuccessTime prometheus.Gauge
@@ -56,7 +64,18 @@ func newExporter(o options, lg logger) (*exporter, error) {
 		log:           lg,
 		cfg:           cfg,
 		history:       newHistory(o.historyLimit),
+		backoff:       probe.NewBackoff(o.backoffInitial, o.backoffMax),
+		slots:         make(chan struct{}, max(o.maxConcurrent, 1)),
+		recent:        newResultCache(),
 		registry:      reg,
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "autodiscover_exporter_probes_in_flight",
+			Help: "Chains running now.",
+		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "autodiscover_exporter_probes_waiting",
+			Help: "Scrapes waiting for a probe slot (--probe.max-concurrent).",
+		}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "autodiscover_exporter_probes_total",
 			Help: "Probe requests by result: success, failure, or bad_request (unknown target or module).",
@@ -79,7 +98,7 @@ func newExporter(o options, lg logger) (*exporter, error) {
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		ex.probes, ex.reloadSuccessful, ex.reloadSuccessTime,
+		ex.probes, ex.reloadSuccessful, ex.reloadSuccessTime, ex.inFlight, ex.waiting,
 	)
 	return ex, nil
 }
@@ -103,6 +122,9 @@ func (ex *exporter) reload() error {
 	ex.cfg = cfg
 	ex.mu.Unlock()
 	ex.history.forget(func(target string) bool { _, ok := cfg.Mailbox(target); return ok })
+	// A changed configuration may carry a fixed password: try again.
+	ex.backoff.ResetAll()
+	ex.recent.clear()
 	ex.reloadSuccessful.Set(1)
 	ex.reloadSuccessTime.SetToCurrentTime()
 	_ = level.Info(ex.log.kit).Log("msg", "configuration reloaded", "file", ex.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
@@ -122,6 +144,7 @@ func (ex *exporter) routes() http.Handler {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("/-/reload", ex.handleReload)
+	mux.HandleFunc("/-/backoff/reset", ex.handleBackoffReset)
 	return mux
 }
 
@@ -163,10 +186,10 @@ func (ex *exporter) handleProbe(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	res := ex.runProbe(ctx, mb, moduleName, mod)
+	res, age := ex.probeMailbox(ctx, mb, moduleName, mod)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(res, timeout))
+	reg.MustRegister(collector.New(res, collector.Options{Timeout: timeout, ResultAge: age}))
 	if debug, _ := strconv.ParseBool(q.Get("debug")); debug {
 		ex.writeDebug(w, reg, res, mod)
 		return
@@ -174,11 +197,49 @@ func (ex *exporter) handleProbe(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-// runProbe runs the chain for a configured mailbox, counts and logs the
-// outcome and keeps it in the history.
+// probeMailbox serves a mailbox with min_interval its last result while it
+// is young enough (concurrent scrapes of it wait for one chain), and runs
+// the chain otherwise. It returns the result and its age.
+func (ex *exporter) probeMailbox(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) (*probe.Result, time.Duration) {
+	interval := time.Duration(mb.MinInterval)
+	if interval <= 0 || moduleName != mb.Module {
+		return ex.runProbe(ctx, mb, moduleName, mod), 0
+	}
+	entry := ex.recent.entry(mb.Name)
+	select {
+	case entry.lock <- struct{}{}:
+		defer func() { <-entry.lock }()
+	case <-ctx.Done():
+		return &probe.Result{Mailbox: mb.NormalizedAddress(), Reason: "the deadline was reached while another scrape of this mailbox was running"}, 0
+	}
+	if entry.res != nil {
+		if age := time.Since(entry.when); age < interval {
+			return entry.res, age
+		}
+	}
+	res := ex.runProbe(ctx, mb, moduleName, mod)
+	entry.res, entry.when = res, time.Now()
+	return res, 0
+}
+
+// runProbe runs the chain for a configured mailbox once a probe slot is
+// free, counts and logs the outcome and keeps it in the history.
 func (ex *exporter) runProbe(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) *probe.Result {
+	ex.waiting.Inc()
+	select {
+	case ex.slots <- struct{}{}:
+		ex.waiting.Dec()
+		defer func() { <-ex.slots }()
+	case <-ctx.Done():
+		ex.waiting.Dec()
+		ex.probes.WithLabelValues("failure").Inc()
+		return &probe.Result{Mailbox: mb.NormalizedAddress(), Reason: fmt.Sprintf("the deadline was reached while waiting for one of %d probe slots", cap(ex.slots))}
+	}
+	ex.inFlight.Inc()
+	defer ex.inFlight.Dec()
 	settings := mod.Settings()
 	settings.Expect = mb.Expectations()
+	settings.Guard, settings.GuardKey = ex.backoff, mb.Name
 	res, err := probe.Run(ctx, mb.NormalizedAddress(), settings)
 	if err != nil {
 		// The address was validated at load; what is left is the resolver
@@ -268,6 +329,30 @@ func (ex *exporter) handleConfig(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write(out)
+}
+
+// handleBackoffReset sends credentials again for one mailbox (?target=)
+// or all: a person checked the account.
+func (ex *exporter) handleBackoffReset(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "reset takes POST", http.StatusMethodNotAllowed)
+		return
+	}
+	target := r.URL.Query().Get("target")
+	if target == "" {
+		ex.backoff.ResetAll()
+		_ = level.Info(ex.log.kit).Log("msg", "credential back-off reset for every mailbox")
+		fmt.Fprintln(w, "credential back-off reset for every mailbox")
+		return
+	}
+	if _, ok := ex.config().Mailbox(target); !ok {
+		badRequest(w, "unknown target %q", target)
+		return
+	}
+	ex.backoff.Reset(target)
+	_ = level.Info(ex.log.kit).Log("msg", "credential back-off reset", "target", target)
+	fmt.Fprintf(w, "credential back-off reset for %s\n", target)
 }
 
 func (ex *exporter) handleReload(w http.ResponseWriter, r *http.Request) {

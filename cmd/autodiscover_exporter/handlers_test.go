@@ -17,7 +17,7 @@ import (
 func newTestExporter(t *testing.T, configPath string) (*exporter, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	ex, err := newExporter(options{configFile: configPath, timeoutOffset: 0.5, historyLimit: 10}, newLogger(&logs, "logfmt", "debug"))
+	ex, err := newExporter(options{configFile: configPath, timeoutOffset: 0.5, historyLimit: 10, backoffInitial: 15 * time.Minute, backoffMax: 4 * time.Hour, maxConcurrent: 64}, newLogger(&logs, "logfmt", "debug"))
 	if err != nil {
 		t.Fatalf("newExporter: %v", err)
 	}

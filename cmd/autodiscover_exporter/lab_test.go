@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
@@ -24,4 +28,30 @@ func startLab(t testing.TB) *labEstate {
 	}
 	t.Cleanup(d.Close)
 	return &labEstate{estate: d.estate, configPath: d.configPath, password: demoPassword}
+}
+
+// labModule renders a module that reaches the lab estate, with extra YAML
+// lines (auth, methods…) indented under it.
+func (l *labEstate) labModule(name string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s:\n    timeout: 10s\n    step_timeout: 2s\n    methods: [autodiscover_domain]\n", name)
+	fmt.Fprintf(&b, "    dns: {server: %q}\n    tls: {ca_file: %q}\n", l.estate.DNSAddr(), filepath.Join(filepath.Dir(l.configPath), "lab-ca.pem"))
+	b.WriteString("    connect_to:\n")
+	for k, v := range l.estate.ConnectTo() {
+		fmt.Fprintf(&b, "      %q: %q\n", k, v)
+	}
+	for _, e := range extra {
+		fmt.Fprintf(&b, "    %s\n", e)
+	}
+	return b.String()
+}
+
+// writeLabConfig writes a config of the given modules and mailboxes.
+func writeLabConfig(t testing.TB, modules, mailboxes string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "custom.yml")
+	if err := os.WriteFile(path, []byte("modules:\n"+modules+"mailboxes:\n"+mailboxes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +52,11 @@ type options struct {
 	web           *web.FlagConfig
 	probeTarget   string
 	demo          bool
+	// Account lockout protection and load shaping.
+	backoffInitial time.Duration
+	backoffMax     time.Duration
+	maxConcurrent  int
+	exporterURL    string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -63,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("history.limit", "How many recent probe results to keep for the landing page and /logs.").Default("200").IntVar(&o.historyLimit)
 	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").EnumVar(&o.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages: logfmt or json.").Default("logfmt").EnumVar(&o.logFormat, "logfmt", "json")
+	app.Flag("auth.backoff", "After the server refused a mailbox's credentials, withhold them this long (account lockout protection); doubles with every further refusal.").Default("15m").DurationVar(&o.backoffInitial)
+	app.Flag("auth.backoff-max", "The longest the credential back-off grows to.").Default("4h").DurationVar(&o.backoffMax)
+	app.Flag("probe.max-concurrent", "Most chains run at once; further scrapes wait for a slot until their own deadline.").Default("256").IntVar(&o.maxConcurrent)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
 	o.web = kingpinflag.AddFlags(app, defaultPort)
 	app.Version(version.Print(exporterName))
@@ -70,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	serveCmd := app.Command("serve", "Serve /probe, /metrics and the landing page (the default).").Default()
 	probeCmd := app.Command("probe", "Run the chain for one configured mailbox now, print the step log and exit 0 on success, 1 on failure.")
 	probeCmd.Arg("mailbox", "Name of a configured mailbox.").Required().StringVar(&o.probeTarget)
+	probeCmd.Flag("exporter.url", "After a successful probe, reset the credential back-off of this mailbox on the exporter at this URL (e.g. http://localhost:10057).").StringVar(&o.exporterURL)
 
 	exited := false
 	app.Terminate(func(int) { exited = true })
@@ -181,7 +192,34 @@ func probeOnce(o options, stdout, stderr io.Writer) int {
 	if !res.Success {
 		return 1
 	}
+	if o.exporterURL != "" {
+		if err := resetBackoff(ctx, o.exporterURL, mb.Name); err != nil {
+			fmt.Fprintf(stderr, "the probe succeeded, but resetting the exporter's back-off failed: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Credential back-off of %s reset on %s.\n", mb.Name, o.exporterURL)
+	}
 	return 0
+}
+
+// resetBackoff asks a running exporter to send credentials for the mailbox
+// again: a person just proved they work.
+func resetBackoff(ctx context.Context, base, target string) error {
+	u := strings.TrimSuffix(base, "/") + "/-/backoff/reset?" + url.Values{"target": {target}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 func serve(o options, lg logger) int {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func authorizedRequests(l *labEstate, host string) int {
+	n := 0
+	for _, r := range l.estate.RequestsTo(host) {
+		if r.Authorization != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func post(t *testing.T, h http.Handler, target string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, target, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
+	l := startLab(t)
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "wrong.password")
+	if err := os.WriteFile(wrong, []byte("stale-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeLabConfig(t,
+		l.labModule("stale", `auth: {type: basic, username: frank@expiring.test, password_file: "`+wrong+`"}`),
+		"  - {name: stale-frank, address: frank@expiring.test, module: stale}\n")
+	ex, logs := newTestExporter(t, path)
+	h := ex.routes()
+	host := "autodiscover.expiring.test"
+
+	_, body := get(t, h, "/probe?target=stale-frank&debug=true", nil)
+	if !strings.Contains(body, "FAILED (auth_failed)") || !strings.Contains(body, "autodiscover_auth_backoff_seconds 900") {
+		t.Fatalf("first probe: want auth_failed and a 15m back-off:\n%s", body)
+	}
+	sent := authorizedRequests(l, host)
+	for i := 0; i < 3; i++ {
+		_, body = get(t, h, "/probe?target=stale-frank&debug=true", nil)
+	}
+	if !strings.Contains(body, "FAILED (auth_backoff): credentials withheld until") {
+		t.Errorf("later probes do not say credentials are withheld:\n%s", body)
+	}
+	if authorizedRequests(l, host) != sent {
+		t.Errorf("credentials were sent %d more times during the back-off", authorizedRequests(l, host)-sent)
+	}
+
+	if code, out := post(t, h, "/-/backoff/reset?target=stale-frank"); code != http.StatusOK {
+		t.Fatalf("reset = %d %s", code, out)
+	}
+	get(t, h, "/probe?target=stale-frank", nil)
+	if authorizedRequests(l, host) != sent+1 {
+		t.Errorf("after a reset credentials were not tried once more")
+	}
+	if code, _ := post(t, h, "/-/backoff/reset?target=nobody"); code != http.StatusBadRequest {
+		t.Errorf("reset of an unknown target = %d, want 400", code)
+	}
+
+	// Fix the password file and reload: the back-off is gone at once.
+	if err := os.WriteFile(wrong, []byte(demoPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := post(t, h, "/-/reload"); code != http.StatusOK {
+		t.Fatalf("reload = %d %s", code, out)
+	}
+	_, body = get(t, h, "/probe?target=stale-frank", nil)
+	if !strings.Contains(body, "autodiscover_probe_success 1") || !strings.Contains(body, "autodiscover_auth_backoff_seconds 0") {
+		t.Errorf("after the reload with the right password:\n%s", body)
+	}
+	if strings.Contains(logs.String(), "stale-password") || strings.Contains(logs.String(), demoPassword) {
+		t.Error("a password is in the logs")
+	}
+}
+
+func TestMinIntervalServesTheLastResultToAnHAPair(t *testing.T) {
+	l := startLab(t)
+	path := writeLabConfig(t,
+		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demoPassword+`"}`),
+		"  - {name: frank, address: frank@expiring.test, module: srv, min_interval: 1h}\n")
+	ex, _ := newTestExporter(t, path)
+	h := ex.routes()
+	_, first := get(t, h, "/probe?target=frank", nil)
+	if !strings.Contains(first, "autodiscover_probe_result_age_seconds 0\n") || !strings.Contains(first, "autodiscover_probe_success 1") {
+		t.Fatalf("first scrape:\n%s", first)
+	}
+	requests := len(l.estate.RequestsTo("autodiscover.expiring.test"))
+	time.Sleep(20 * time.Millisecond)
+	_, second := get(t, h, "/probe?target=frank", nil)
+	if strings.Contains(second, "autodiscover_probe_result_age_seconds 0\n") || !strings.Contains(second, "autodiscover_probe_success 1") {
+		t.Errorf("second scrape did not serve the cached result with its age:\n%s", second)
+	}
+	if n := len(l.estate.RequestsTo("autodiscover.expiring.test")); n != requests {
+		t.Errorf("the second scrape reached Exchange (%d requests, want %d)", n, requests)
+	}
+}
+
+func TestProbeSlotsBoundConcurrencyWithinTheDeadline(t *testing.T) {
+	l := startLab(t)
+	if err := l.estate.BlackHole("autodiscover.slow.test", 443); err != nil {
+		t.Fatal(err)
+	}
+	path := writeLabConfig(t, l.labModule("slow"), "  - {name: slow, address: s@slow.test, module: slow}\n")
+	var logs strings.Builder
+	ex, err := newExporter(options{configFile: path, timeoutOffset: 0.5, historyLimit: 10, maxConcurrent: 1}, newLogger(&logs, "logfmt", "info"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ex.routes()
+	header := http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"1.5"}}
+	done := make(chan string, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			_, body := get(t, h, "/probe?target=slow&debug=true", header)
+			done <- body
+		}()
+	}
+	a, b := <-done, <-done
+	if !strings.Contains(a+b, "while waiting for one of 1 probe slots") {
+		t.Errorf("with one slot, one of two concurrent scrapes should have waited out its deadline:\n%s\n---\n%s", a, b)
+	}
+	_, metrics := get(t, h, "/metrics", nil)
+	if !strings.Contains(metrics, "autodiscover_exporter_probes_waiting 0") || !strings.Contains(metrics, "autodiscover_exporter_probes_in_flight 0") {
+		t.Errorf("gauges not back to 0:\n%s", metrics)
+	}
+}
+
+func TestSuccessfulManualProbeResetsTheExportersBackoff(t *testing.T) {
+	l := startLab(t)
+	module := func(password string) string {
+		return l.labModule("m", `auth: {type: basic, username: frank@expiring.test, password: "`+password+`"}`)
+	}
+	mailbox := "  - {name: frank, address: frank@expiring.test, module: m}\n"
+	ex, _ := newTestExporter(t, writeLabConfig(t, module("stale"), mailbox))
+	srv := httptest.NewServer(ex.routes())
+	defer srv.Close()
+	get(t, ex.routes(), "/probe?target=frank", nil)
+	if ex.backoff.Remaining("frank") == 0 {
+		t.Fatal("no back-off after a refused password")
+	}
+	// The admin fixed the password and checks it by hand.
+	fixed := writeLabConfig(t, module(demoPassword), mailbox)
+	var out, errb strings.Builder
+	if code := run([]string{"--config.file=" + fixed, "probe", "--exporter.url=" + srv.URL, "frank"}, &out, &errb); code != 0 {
+		t.Fatalf("manual probe = %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "Credential back-off of frank reset on") {
+		t.Errorf("the manual probe did not report the reset:\n%s", out.String())
+	}
+	if got := ex.backoff.Remaining("frank"); got != 0 {
+		t.Errorf("back-off still %v after a successful manual probe", got)
+	}
+}
