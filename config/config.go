@@ -21,6 +21,11 @@ const (
 	DefaultTimeout      = Duration(30 * time.Second)
 	DefaultStepTimeout  = Duration(5 * time.Second)
 	DefaultMaxRedirects = 10
+	// DefaultMaxBodyBytes caps a response body: a real Autodiscover answer
+	// is a few kilobytes.
+	DefaultMaxBodyBytes = 1 << 20
+	MinBodyBytes        = 4 << 10
+	MaxBodyBytesLimit   = 64 << 20
 	// MaxRedirectsLimit caps max_redirects: a longer chain is a loop or an
 	// attack, not a deployment.
 	MaxRedirectsLimit = 50
@@ -67,15 +72,17 @@ type Module struct {
 	// V2 configures method v2_json. It is set (to its effective value)
 	// exactly when Methods includes v2_json, and nil otherwise: the
 	// settings would be unused, and a v2 block without v2_json is refused.
-	V2                *V2               `yaml:"v2,omitempty"`
-	Schema            probe.Schema      `yaml:"schema"`
-	MaxRedirects      int               `yaml:"max_redirects"`
-	CheckAllAddresses bool              `yaml:"check_all_addresses"`
-	DNS               DNS               `yaml:"dns"`
-	TLS               TLS               `yaml:"tls"`
-	Auth              Auth              `yaml:"auth"`
-	AllowedDomains    []string          `yaml:"allowed_domains,omitempty"`
-	ConnectTo         map[string]string `yaml:"connect_to,omitempty"`
+	V2                *V2          `yaml:"v2,omitempty"`
+	Schema            probe.Schema `yaml:"schema"`
+	MaxRedirects      int          `yaml:"max_redirects"`
+	CheckAllAddresses bool         `yaml:"check_all_addresses"`
+	// MaxBodyBytes caps every response body the probe reads.
+	MaxBodyBytes   int64             `yaml:"max_body_bytes"`
+	DNS            DNS               `yaml:"dns"`
+	TLS            TLS               `yaml:"tls"`
+	Auth           Auth              `yaml:"auth"`
+	AllowedDomains []string          `yaml:"allowed_domains,omitempty"`
+	ConnectTo      map[string]string `yaml:"connect_to,omitempty"`
 
 	// Built at load so that Settings does no I/O. basic and ntlm are
 	// pointers so that %v of a Module prints an address, not the password
@@ -282,6 +289,7 @@ func (m *Module) Settings() probe.Settings {
 		AllowedDomains:     slices.Clone(m.AllowedDomains),
 		ConnectTo:          maps.Clone(m.ConnectTo),
 		CheckAllAddresses:  m.CheckAllAddresses,
+		MaxBodyBytes:       m.MaxBodyBytes,
 		V2Hosts:            []string{probe.DefaultV2Host},
 		V2Protocols:        slices.Clone(probe.DefaultV2Protocols),
 	}

@@ -91,11 +91,12 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 		Methods:      slices.Clone(probe.DefaultMethods),
 		Schema:       probe.SchemaOutlook,
 		MaxRedirects: DefaultMaxRedirects,
+		MaxBodyBytes: DefaultMaxBodyBytes,
 		DNS:          DNS{IPVersion: probe.IPAny},
 		Auth:         Auth{Type: AuthNone},
 	}
 	fs, ok := p.object(n, path, "timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
-		"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to")
+		"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes")
 	if !ok {
 		return m
 	}
@@ -154,6 +155,16 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 				p.addf(e.value, f, "must be between 1 and %d, not %d", MaxRedirectsLimit, v)
 			} else {
 				m.MaxRedirects = v
+			}
+		}
+	}
+	if e, ok := fs["max_body_bytes"]; ok {
+		f := child(path, "max_body_bytes")
+		if v, ok := p.integer(e.value, f); ok {
+			if v < MinBodyBytes || v > MaxBodyBytesLimit {
+				p.addf(e.value, f, "must be between %d and %d, not %d", MinBodyBytes, MaxBodyBytesLimit, v)
+			} else {
+				m.MaxBodyBytes = int64(v)
 			}
 		}
 	}

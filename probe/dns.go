@@ -17,6 +17,10 @@ import (
 // maxCNAMEDepth bounds how many CNAME hops a lookup follows before giving up.
 const maxCNAMEDepth = 8
 
+// maxRecords caps how many addresses or SRV records of one answer are used:
+// a hostile resolver answer cannot make the probe dial thousands of hosts.
+const maxRecords = 32
+
 // resolver queries the module's DNS servers directly with miekg/dns so the
 // probe sees (and times) exactly what DNS says, CNAME chain included, rather
 // than what the system resolver caches.
@@ -174,7 +178,7 @@ func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) 
 			return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
 		}
 		if addrs := addressesOf(resp, current); len(addrs) > 0 {
-			return addrs, chain, nil
+			return addrs[:min(len(addrs), maxRecords)], chain, nil
 		}
 		if current == before {
 			return nil, chain, failf("no_records", "%s has no %s record", strings.TrimSuffix(current, "."), dns.TypeToString[qtype])
@@ -260,6 +264,7 @@ func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *st
 	if len(out) == 0 {
 		return nil, failf("no_records", "%s has no SRV record", name)
 	}
+	out = out[:min(len(out), maxRecords)]
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Priority != out[j].Priority {
 			return out[i].Priority < out[j].Priority

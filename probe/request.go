@@ -111,12 +111,14 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 
 func (h *httpConn) classify(ctx context.Context, err error, timeout time.Duration, doing string) *stepError {
 	switch {
+	case h.budget.left <= 0 || errors.Is(err, errResponseTooLarge):
+		// Checked first: running out of budget mid-line makes the parser
+		// report a malformed header instead.
+		return failf("response_too_large", "response (head and body) larger than %d bytes", h.maxBody+maxHeaderBytes)
 	case ctx.Err() != nil:
 		return failf("timeout", "deadline reached while %s", doing)
 	case isTimeout(err):
 		return failf("timeout", "no answer within %s while %s", timeout, doing)
-	case errors.Is(err, errResponseTooLarge):
-		return failf("body_too_large", "response larger than %d bytes", h.maxBody+maxHeaderBytes)
 	case strings.Contains(err.Error(), "certificate required"):
 		return failf("client_cert_required", "the server requires a client certificate")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
