@@ -67,22 +67,28 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
 	m.SetEdns0(4096, false)
+	// UDP answers get lost under load; like resolv.conf's "attempts", ask
+	// each server again with a share of the step timeout before giving up.
+	const attempts = 3
+	perTry := max(r.timeout/attempts, 100*time.Millisecond)
 	var last error
-	for _, server := range r.servers {
-		qctx, cancel := context.WithTimeout(ctx, r.timeout)
-		c := &dns.Client{Net: "udp", UDPSize: 4096}
-		resp, _, err := c.ExchangeContext(qctx, m, server)
-		if err == nil && resp.Truncated {
-			c.Net = "tcp"
-			resp, _, err = c.ExchangeContext(qctx, m, server)
-		}
-		cancel()
-		if err == nil {
-			return resp, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
+	for try := 0; try < attempts && ctx.Err() == nil; try++ {
+		for _, server := range r.servers {
+			qctx, cancel := context.WithTimeout(ctx, perTry)
+			c := &dns.Client{Net: "udp", UDPSize: 4096}
+			resp, _, err := c.ExchangeContext(qctx, m, server)
+			if err == nil && resp.Truncated {
+				c.Net = "tcp"
+				resp, _, err = c.ExchangeContext(qctx, m, server)
+			}
+			cancel()
+			if err == nil {
+				return resp, nil
+			}
+			last = err
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	if isTimeout(last) || ctx.Err() != nil {

@@ -27,7 +27,7 @@ func settingsFor(e *lab.Estate, mb lab.Mailbox) probe.Settings {
 		RootCAs:        e.RootCAs(),
 		ConnectTo:      e.ConnectTo(),
 		AllowedDomains: mb.AllowedDomains,
-		StepTimeout:    2 * time.Second,
+		StepTimeout:    5 * time.Second,
 	}
 	if mb.Username != "" {
 		s.Auth = &probe.Basic{Username: mb.Username, Password: mb.Password}

@@ -21,7 +21,37 @@ func resolveLocation(base *url.URL, location string) (*url.URL, *stepError) {
 	if err != nil {
 		return nil, failf("bad_redirect", "Location is not a URL")
 	}
-	return base.ResolveReference(loc), nil
+	return asciiHost(base.ResolveReference(loc))
+}
+
+// asciiHost converts an internationalised host to its A-label form with
+// the strict profile mailbox domains get, so that a look-alike host shows
+// (and is compared) as the punycode it really is, and an invalid one is
+// refused.
+func asciiHost(u *url.URL) (*url.URL, *stepError) {
+	host := u.Hostname()
+	if host == "" || net.ParseIP(host) != nil || isASCII(host) {
+		return u, nil
+	}
+	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
+	if err != nil {
+		return nil, failf("bad_redirect", "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
+	}
+	c := *u
+	c.Host = strings.ToLower(ascii)
+	if p := u.Port(); p != "" {
+		c.Host = net.JoinHostPort(c.Host, p)
+	}
+	return &c, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRedirectURL applies the rules every URL redirect must pass: HTTPS, no

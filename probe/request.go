@@ -70,6 +70,9 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 		}
 		h.attach(c)
 	}
+	// A fresh budget before anything is sent, so that a failed write is not
+	// mistaken for an oversized answer.
+	h.budget.left = h.maxBody + maxHeaderBytes + 1
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -87,7 +90,6 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 		h.closed = true
 		return nil, h.classify(ctx, err, timeout, "sending the request")
 	}
-	h.budget.left = h.maxBody + maxHeaderBytes + 1
 	resp, err := http.ReadResponse(h.br, req)
 	if err != nil {
 		h.closed = true

@@ -292,7 +292,7 @@ func (d *demo) writeConfig() error {
 	var b strings.Builder
 	b.WriteString("# Demo configuration: every host below is simulated on loopback.\nmodules:\n")
 	for _, m := range d.mailboxes {
-		fmt.Fprintf(&b, "  demo-%s:\n    timeout: 20s\n    step_timeout: 2s\n", m.name)
+		fmt.Fprintf(&b, "  demo-%s:\n    timeout: 20s\n    step_timeout: 5s\n", m.name)
 		fmt.Fprintf(&b, "    dns: {server: %q}\n", d.estate.DNSAddr())
 		b.WriteString("    tls: {ca_file: lab-ca.pem}\n")
 		if m.auth != "" {

@@ -117,17 +117,20 @@ func TestProbeSlotsBoundConcurrencyWithinTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := ex.routes()
-	header := http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"1.5"}}
-	done := make(chan string, 2)
-	for i := 0; i < 2; i++ {
-		go func() {
-			_, body := get(t, h, "/probe?target=slow&debug=true", header)
-			done <- body
-		}()
+	// The first scrape holds the only slot for 2.5s on a black hole; the
+	// second, with a 1s deadline, must give up waiting.
+	first := make(chan string, 1)
+	go func() {
+		_, body := get(t, h, "/probe?target=slow&debug=true", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"3"}})
+		first <- body
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_, second := get(t, h, "/probe?target=slow&debug=true", http.Header{"X-Prometheus-Scrape-Timeout-Seconds": {"1.5"}})
+	if !strings.Contains(second, "while waiting for one of 1 probe slots") || !strings.Contains(second, "autodiscover_probe_success 0") {
+		t.Errorf("the second scrape should have waited out its deadline:\n%s", second)
 	}
-	a, b := <-done, <-done
-	if !strings.Contains(a+b, "while waiting for one of 1 probe slots") {
-		t.Errorf("with one slot, one of two concurrent scrapes should have waited out its deadline:\n%s\n---\n%s", a, b)
+	if body := <-first; !strings.Contains(body, "FAILED (timeout)") {
+		t.Errorf("the first scrape should have run the chain into the black hole:\n%s", body)
 	}
 	_, metrics := get(t, h, "/metrics", nil)
 	if !strings.Contains(metrics, "autodiscover_exporter_probes_waiting 0") || !strings.Contains(metrics, "autodiscover_exporter_probes_in_flight 0") {
