@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
@@ -56,6 +57,9 @@ func NormalizeAddress(address string) (normalized, domain string, err error) {
 	}
 	if rawDomain == "" {
 		return fail("empty domain")
+	}
+	if !utf8.ValidString(rawDomain) {
+		return fail("domain is not valid UTF-8")
 	}
 	if strings.HasPrefix(rawDomain, "[") || net.ParseIP(rawDomain) != nil {
 		return fail("domain is an IP address literal")

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // autodiscoverPath is the path rule the EWS Managed API applies to redirect
@@ -33,6 +34,9 @@ func asciiHost(u *url.URL) (*url.URL, *stepError) {
 	if host == "" || net.ParseIP(host) != nil || isASCII(host) {
 		return u, nil
 	}
+	if !utf8.ValidString(host) {
+		return nil, failf("bad_redirect", "redirect host is not valid UTF-8")
+	}
 	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
 	if err != nil {
 		return nil, failf("bad_redirect", "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
@@ -43,6 +47,27 @@ func asciiHost(u *url.URL) (*url.URL, *stepError) {
 		c.Host = net.JoinHostPort(c.Host, p)
 	}
 	return &c, nil
+}
+
+// validHostname accepts DNS names only: dot-separated labels of letters,
+// digits, '-' and '_' (SRV-style names), 1–63 bytes each, 253 in all.
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
@@ -65,8 +90,10 @@ func checkRedirectURL(u *url.URL, pathRule bool) *stepError {
 		return failf("bad_redirect", "redirect to a URL with user info refused")
 	case u.Hostname() == "":
 		return failf("bad_redirect", "redirect target has no host")
-	case net.ParseIP(u.Hostname()) != nil:
-		return failf("bad_redirect", "redirect to an IP address literal refused (%s)", u.Hostname())
+	case net.ParseIP(u.Hostname()) != nil || strings.HasPrefix(u.Host, "["):
+		return failf("bad_redirect", "redirect to an IP address literal refused (%s)", truncate(u.Hostname(), 60))
+	case !validHostname(strings.ToLower(u.Hostname())):
+		return failf("bad_redirect", "redirect target %q is not a DNS host name", truncate(u.Hostname(), 60))
 	case pathRule && !autodiscoverPath.MatchString(u.EscapedPath()):
 		return failf("bad_redirect", "redirect to %s refused: the path is not /autodiscover/…/autodiscover.xml", redactURL(u))
 	}

@@ -91,6 +91,10 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 		return nil, h.classify(ctx, err, timeout, "sending the request")
 	}
 	resp, err := http.ReadResponse(h.br, req)
+	// Interim answers (100 Continue, 102, 103) precede the real one.
+	for interim := 0; err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols && interim < 5; interim++ {
+		resp, err = http.ReadResponse(h.br, req)
+	}
 	if err != nil {
 		h.closed = true
 		return nil, h.classify(ctx, err, timeout, "reading the response")

@@ -181,7 +181,7 @@ func parseV2Answer(status int, body []byte) (*v2Answer, *stepError) {
 		return &ans, failf("v2_error", "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160))
 	}
 	u, err := url.Parse(ans.URL)
-	if ans.URL == "" || err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" {
+	if ans.URL == "" || err != nil || !strings.EqualFold(u.Scheme, "https") || !validHostname(strings.ToLower(u.Hostname())) {
 		return nil, failf("bad_payload", "the answer has no https Url (%q)", truncate(ans.URL, 80))
 	}
 	return &ans, nil
