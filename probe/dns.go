@@ -186,10 +186,12 @@ func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) 
 		if addrs := addressesOf(resp, current); len(addrs) > 0 {
 			return addrs[:min(len(addrs), maxRecords)], chain, nil
 		}
-		if current == before {
+		// A recursive resolver already chased the chain: a CNAME without
+		// records at its end means the target has none of this type.
+		// Only a server that does not recurse gets asked for the target.
+		if current == before || resp.RecursionAvailable {
 			return nil, chain, failf("no_records", "%s has no %s record", strings.TrimSuffix(current, "."), dns.TypeToString[qtype])
 		}
-		// The answer stopped at a CNAME whose target it did not include.
 	}
 	return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
 }

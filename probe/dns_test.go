@@ -66,6 +66,19 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 		})
 	}
 
+	t.Run("a CNAME answer without the asked type is not asked again", func(t *testing.T) {
+		e.AddA("v4only.dns.test", "127.0.0.33")
+		e.AddCNAME("alias4.dns.test", "v4only.dns.test")
+		before := e.DNSQueries()
+		lk, serr := r.lookupHost(ctx, "alias4.dns.test", IPAny)
+		if serr != nil || len(lk.addrs) != 1 {
+			t.Fatalf("lookup = %v, %v", lk.addrs, serr)
+		}
+		if n := e.DNSQueries() - before; n != 2 {
+			t.Errorf("%d queries for A and AAAA through a CNAME, want 2 (a recursive answer is complete)", n)
+		}
+	})
+
 	t.Run("SRV records in RFC 2782 order", func(t *testing.T) {
 		recs, serr := r.lookupSRV(ctx, "_autodiscover._tcp.dns.test")
 		if serr != nil {

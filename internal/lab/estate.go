@@ -40,6 +40,7 @@ type Estate struct {
 	requests  []Request
 	latency   time.Duration
 	msCloud   *cloud
+	hybrids   map[string]*Autodiscover // on-premises server per hybrid domain
 }
 
 // Request is what a lab server received.

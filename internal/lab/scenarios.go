@@ -94,27 +94,45 @@ func (e *Estate) addCloudMailbox(address, user, password, displayName string) er
 // a redirectUrl to a pod; the pod returns settings. Three hops.
 func (e *Estate) AddHybrid(domain, user, password string) (Mailbox, error) {
 	address := user + "@" + domain
+	return e.AddHybridMailbox(domain, user, address, password)
+}
+
+// AddHybridMailbox adds user@domain to the hybrid flow of domain (building
+// the domain's servers on first use), authenticating as username: many
+// mailboxes of one domain can share a monitoring account.
+func (e *Estate) AddHybridMailbox(domain, user, username, password string) (Mailbox, error) {
+	address := user + "@" + domain
 	tenant := strings.SplitN(domain, ".", 2)[0] + "." + TenantSuffix
 	cloudAddress := user + "@" + tenant
-	onPrem := &Autodiscover{
-		Accounts: map[string]string{address: password},
-		Users:    map[string]Reply{strings.ToLower(address): {RedirectAddr: cloudAddress}},
+	e.mu.Lock()
+	onPrem := e.hybrids[domain]
+	e.mu.Unlock()
+	if onPrem == nil {
+		onPrem = &Autodiscover{Accounts: map[string]string{}, Users: map[string]Reply{}}
+		webHost := WithCert(CertSpec{Names: []string{"www.webhost.test", "webhost.test"}})
+		if err := e.HTTPS(domain, Static(http.StatusOK, "text/html", "<html><body>Welcome</body></html>"), webHost); err != nil {
+			return Mailbox{}, err
+		}
+		if err := e.HTTPS("autodiscover."+domain, onPrem); err != nil {
+			return Mailbox{}, err
+		}
+		if _, err := e.cloud(); err != nil {
+			return Mailbox{}, err
+		}
+		e.AddCNAME("autodiscover."+tenant, CloudRedirectHost)
+		e.mu.Lock()
+		if e.hybrids == nil {
+			e.hybrids = map[string]*Autodiscover{}
+		}
+		e.hybrids[domain] = onPrem
+		e.mu.Unlock()
 	}
-	webHost := WithCert(CertSpec{Names: []string{"www.webhost.test", "webhost.test"}})
-	if err := e.HTTPS(domain, Static(http.StatusOK, "text/html", "<html><body>Welcome</body></html>"), webHost); err != nil {
+	onPrem.AddAccount(username, password)
+	onPrem.SetUser(address, Reply{RedirectAddr: cloudAddress})
+	if err := e.addCloudMailbox(cloudAddress, username, password, displayName(user)); err != nil {
 		return Mailbox{}, err
 	}
-	if err := e.HTTPS("autodiscover."+domain, onPrem); err != nil {
-		return Mailbox{}, err
-	}
-	if _, err := e.cloud(); err != nil {
-		return Mailbox{}, err
-	}
-	e.AddCNAME("autodiscover."+tenant, CloudRedirectHost)
-	if err := e.addCloudMailbox(cloudAddress, address, password, displayName(user)); err != nil {
-		return Mailbox{}, err
-	}
-	return Mailbox{Address: address, Username: address, Password: password, AllowedDomains: []string{TenantSuffix, CloudDomain}}, nil
+	return Mailbox{Address: address, Username: username, Password: password, AllowedDomains: []string{TenantSuffix, CloudDomain}}, nil
 }
 
 // AddMicrosoft365 builds the Exchange Online flow of the o365info
