@@ -146,18 +146,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // lastPerSeries keeps one step per label set, the latest, so a host met
 // twice in one hop and method cannot produce a duplicate series.
-func lastPerSeries(steps []probe.Step) []probe.Step {
+func lastPerSeries(steps []probe.Step) []*probe.Step {
 	type key struct {
 		hop          int
 		method, host string
 		step         probe.StepName
 	}
-	index := map[key]int{}
-	var out []probe.Step
-	for _, s := range steps {
+	index := make(map[key]int, len(steps))
+	out := make([]*probe.Step, 0, len(steps))
+	for i := range steps {
+		s := &steps[i]
 		k := key{s.Hop, string(s.Method), strings.ToLower(s.Host), s.Name}
-		if i, ok := index[k]; ok {
-			out[i] = s
+		if j, ok := index[k]; ok {
+			out[j] = s
 			continue
 		}
 		index[k] = len(out)

@@ -66,7 +66,9 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
-	m.SetEdns0(4096, false)
+	// 1232 bytes is the EDNS buffer size DNS Flag Day 2020 recommends; the
+	// client allocates it for every answer, and a longer one comes by TCP.
+	m.SetEdns0(1232, false)
 	// UDP answers get lost under load; like resolv.conf's "attempts", ask
 	// each server again with a share of the step timeout before giving up.
 	const attempts = 3
@@ -75,7 +77,7 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	for try := 0; try < attempts && ctx.Err() == nil; try++ {
 		for _, server := range r.servers {
 			qctx, cancel := context.WithTimeout(ctx, perTry)
-			c := &dns.Client{Net: "udp", UDPSize: 4096}
+			c := &dns.Client{Net: "udp", UDPSize: 1232}
 			resp, _, err := c.ExchangeContext(qctx, m, server)
 			if err == nil && resp.Truncated {
 				c.Net = "tcp"
@@ -119,15 +121,19 @@ func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (ho
 		err    *stepError
 	}
 	answers := make([]answer, len(qtypes))
+	// Both families are asked at once; the first is asked on this
+	// goroutine, so a lookup costs at most one extra goroutine.
 	var wg sync.WaitGroup
-	for i, qt := range qtypes {
+	for i, qt := range qtypes[1:] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			a, c, err := r.followCNAMEs(ctx, host, qt)
-			answers[i] = answer{a, c, err}
+			answers[i+1] = answer{a, c, err}
 		}()
 	}
+	a, c, err := r.followCNAMEs(ctx, host, qtypes[0])
+	answers[0] = answer{a, c, err}
 	wg.Wait()
 
 	var out hostLookup

@@ -82,7 +82,16 @@ func userInfoLeaked(u *url.URL, s string) bool {
 	if ui == "" {
 		return false
 	}
-	return strings.Contains(s, ui+"@") && !strings.Contains(redactURL(u), ui+"@")
+	// Only the authority can carry user info: a path that happens to hold
+	// the same text (as normalizeURL lower-cases it) is not a leak.
+	authority := s
+	if i := strings.Index(authority, "://"); i >= 0 {
+		authority = authority[i+3:]
+	}
+	if i := strings.IndexByte(authority, '/'); i >= 0 {
+		authority = authority[:i]
+	}
+	return strings.Contains(authority, ui+"@")
 }
 
 func FuzzRedirectLocation(f *testing.F) {

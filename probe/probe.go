@@ -32,7 +32,7 @@ func Run(ctx context.Context, address string, s Settings) (*Result, error) {
 		dns:          res,
 		start:        time.Now(),
 		homeDomain:   domain,
-		res:          &Result{Mailbox: mailbox},
+		res:          &Result{Mailbox: mailbox, Steps: make([]Step, 0, 48)},
 		visitedURLs:  map[string]bool{},
 		visitedAddrs: map[string]bool{strings.ToLower(mailbox): true},
 		certSeen:     map[string]bool{},

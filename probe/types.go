@@ -98,7 +98,7 @@ type Settings struct {
 	// ConnectTo maps "host:port" to "address:port", like curl --connect-to.
 	// The host may be a name (then DNS is not consulted for that port) or an
 	// IP address DNS returned. SNI, Host and certificate checks keep the
-	// original name.
+	// original name. The probe only reads it, so callers may share one map.
 	ConnectTo map[string]string
 	// UserAgent sent with every request. Empty means DefaultUserAgent.
 	UserAgent string

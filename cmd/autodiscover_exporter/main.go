@@ -57,6 +57,7 @@ type options struct {
 	backoffMax     time.Duration
 	maxConcurrent  int
 	exporterURL    string
+	enablePprof    bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -73,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("auth.backoff", "After the server refused a mailbox's credentials, withhold them this long (account lockout protection); doubles with every further refusal.").Default("15m").DurationVar(&o.backoffInitial)
 	app.Flag("auth.backoff-max", "The longest the credential back-off grows to.").Default("4h").DurationVar(&o.backoffMax)
 	app.Flag("probe.max-concurrent", "Most chains run at once; further scrapes wait for a slot until their own deadline.").Default("256").IntVar(&o.maxConcurrent)
+	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ (for finding where CPU and memory go; off by default).").BoolVar(&o.enablePprof)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
 	o.web = kingpinflag.AddFlags(app, defaultPort)
 	app.Version(version.Print(exporterName))
@@ -232,7 +234,11 @@ func serve(o options, lg logger) int {
 	cfg := ex.config()
 	_ = level.Info(lg.kit).Log("msg", "configuration loaded", "file", o.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
 
-	srv := &http.Server{Handler: ex.routes(), ReadHeaderTimeout: 10 * time.Second}
+	handler := ex.routes()
+	if o.enablePprof {
+		handler = withPprof(handler)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.demo {

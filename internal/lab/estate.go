@@ -120,8 +120,9 @@ func (e *Estate) ConnectTo() map[string]string {
 // RootCAs trusts the estate's CA (and not the rogue one).
 func (e *Estate) RootCAs() *x509.CertPool { return e.CA.Pool() }
 
-// SetLatency delays every DNS answer and every HTTP answer by d, to model
-// the round trips of a real network.
+// SetLatency delays every DNS answer, every TLS handshake and every HTTP
+// answer by d, to model the round trips of a real network. (A TCP connect
+// cannot be delayed without root; it stays a loopback round trip.)
 func (e *Estate) SetLatency(d time.Duration) {
 	e.mu.Lock()
 	e.latency = d
@@ -285,7 +286,7 @@ func (e *Estate) HTTPS(host string, h http.Handler, opts ...HostOption) error {
 		return err
 	}
 	e.setConnectTo(ip, 443, ln.Addr().String())
-	e.serve(tls.NewListener(ln, tlsCfg), e.recording(host, "https", h))
+	e.serve(tls.NewListener(&slowListener{Listener: ln, e: e}, tlsCfg), e.recording(host, "https", h))
 	return nil
 }
 
@@ -348,8 +349,43 @@ func (e *Estate) HTTPSNode(host, node string, h http.Handler, opts ...HostOption
 	}
 	e.track(ln)
 	e.setConnectTo(ip, 443, ln.Addr().String())
-	e.serve(tls.NewListener(ln, tlsCfg), e.recording(host, "https", h))
+	e.serve(tls.NewListener(&slowListener{Listener: ln, e: e}, tlsCfg), e.recording(host, "https", h))
 	return ip, nil
+}
+
+// slowListener delays the first bytes a server sends on each connection
+// by the injected latency, so that a TLS handshake costs one round trip
+// as on a real network (the server's first flight answers the client's).
+type slowListener struct {
+	net.Listener
+	e *Estate
+}
+
+func (l *slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &slowFirstWrite{Conn: c, e: l.e}, nil
+}
+
+type slowFirstWrite struct {
+	net.Conn
+	e       *Estate
+	started bool
+}
+
+func (c *slowFirstWrite) Write(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		c.e.mu.Lock()
+		d := c.e.latency
+		c.e.mu.Unlock()
+		if d > 0 {
+			time.Sleep(d)
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 // BlackHole makes host:port accept TCP connections and then never say a
