@@ -564,11 +564,11 @@ func TestMissingPasswordFileNamesThePathButNoSecret(t *testing.T) {
 
 func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 	env := newGoodEnv(t)
-	data := string(readFileT(t, "testdata/good.yml")) + fmt.Sprintf(`
+	data := string(readFileT(t, "testdata/good.yml")) + `
   - name: inline
     address: dave@contoso.test
     module: inline
-`)
+`
 	data = strings.Replace(data, "modules:\n", fmt.Sprintf(`modules:
   inline:
     auth: {type: basic, username: svc, password: "%s-inline"}

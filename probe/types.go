@@ -18,9 +18,11 @@ const (
 	// MethodV2JSON asks Autodiscover v2 (autodiscover.json) anonymously. Its
 	// steps are recorded per protocol as MethodV2Prefix+lower(protocol),
 	// e.g. "v2_ews", so that protocols asked of one host stay apart.
-	MethodV2JSON   Method = "v2_json"
-	MethodV2Prefix        = "v2_"
+	MethodV2JSON Method = "v2_json"
 )
+
+// MethodV2Prefix starts the method of every v2 step ("v2_ews", …).
+const MethodV2Prefix = "v2_"
 
 // DefaultMethods is the candidate order Outlook and the EWS Managed API use.
 var DefaultMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV}

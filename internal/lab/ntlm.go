@@ -12,7 +12,8 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"golang.org/x/crypto/md4" //nolint:staticcheck // NTLM is defined on MD4; there is no other choice.
+	//lint:ignore SA1019 NTLM is defined on MD4; there is no other choice.
+	"golang.org/x/crypto/md4"
 )
 
 // NTLMVerifier plays the server side of NTLM over HTTP and really verifies
