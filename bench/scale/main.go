@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -343,18 +342,10 @@ func writeConfig(dir string, e *lab.Estate, mailboxes []lab.Mailbox, account, pa
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "modules:\n  hybrid:\n    timeout: 30s\n    step_timeout: 5s\n    dns: {server: %q}\n    tls: {ca_file: ca.pem}\n", e.DNSAddr())
+	b.WriteString("modules:\n  hybrid:\n    timeout: 30s\n    step_timeout: 5s\n")
+	b.WriteString(e.ModuleYAML("ca.pem", "    "))
 	fmt.Fprintf(&b, "    auth: {type: basic, username: %q, password_file: password}\n", account)
-	fmt.Fprintf(&b, "    allowed_domains: [%s, %s]\n    connect_to:\n", lab.TenantSuffix, lab.CloudDomain)
-	ct := e.ConnectTo()
-	keys := make([]string, 0, len(ct))
-	for k := range ct {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "      %q: %q\n", k, ct[k])
-	}
+	fmt.Fprintf(&b, "    allowed_domains: [%s, %s]\n", lab.TenantSuffix, lab.CloudDomain)
 	b.WriteString("mailboxes:\n")
 	for i, mb := range mailboxes {
 		fmt.Fprintf(&b, "  - {name: mb-%d, address: %s, module: hybrid}\n", i, mb.Address)

@@ -282,19 +282,12 @@ func (d *demo) writeConfig() error {
 	if err := os.WriteFile(filepath.Join(dir, "demo.password"), []byte(demoPassword+"\n"), 0o600); err != nil {
 		return err
 	}
-	ct := d.estate.ConnectTo()
-	keys := make([]string, 0, len(ct))
-	for k := range ct {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-
+	reach := d.estate.ModuleYAML("lab-ca.pem", "    ")
 	var b strings.Builder
 	b.WriteString("# Demo configuration: every host below is simulated on loopback.\nmodules:\n")
 	for _, m := range d.mailboxes {
 		fmt.Fprintf(&b, "  demo-%s:\n    timeout: 20s\n    step_timeout: 5s\n", m.name)
-		fmt.Fprintf(&b, "    dns: {server: %q}\n", d.estate.DNSAddr())
-		b.WriteString("    tls: {ca_file: lab-ca.pem}\n")
+		b.WriteString(reach)
 		if m.auth != "" {
 			fmt.Fprintf(&b, "    auth: %s\n", m.auth)
 		} else {
@@ -305,10 +298,6 @@ func (d *demo) writeConfig() error {
 		}
 		if len(m.mailbox.AllowedDomains) > 0 {
 			fmt.Fprintf(&b, "    allowed_domains: [%s]\n", strings.Join(m.mailbox.AllowedDomains, ", "))
-		}
-		b.WriteString("    connect_to:\n")
-		for _, k := range keys {
-			fmt.Fprintf(&b, "      %q: %q\n", k, ct[k])
 		}
 	}
 	b.WriteString("mailboxes:\n")

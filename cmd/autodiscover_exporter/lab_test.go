@@ -35,11 +35,7 @@ func startLab(t testing.TB) *labEstate {
 func (l *labEstate) labModule(name string, extra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %s:\n    timeout: 10s\n    step_timeout: 2s\n    methods: [autodiscover_domain]\n", name)
-	fmt.Fprintf(&b, "    dns: {server: %q}\n    tls: {ca_file: %q}\n", l.estate.DNSAddr(), filepath.Join(filepath.Dir(l.configPath), "lab-ca.pem"))
-	b.WriteString("    connect_to:\n")
-	for k, v := range l.estate.ConnectTo() {
-		fmt.Fprintf(&b, "      %q: %q\n", k, v)
-	}
+	b.WriteString(l.estate.ModuleYAML(filepath.Join(filepath.Dir(l.configPath), "lab-ca.pem"), "    "))
 	for _, e := range extra {
 		fmt.Fprintf(&b, "    %s\n", e)
 	}
