@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
@@ -94,16 +92,16 @@ func (d *demo) build() error {
 	if err := add("expiring-ivan", "healthy, but the certificate expires in 3 days", map[string]string{"site": "branch", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
-	mb, err = d.addLongChain(6)
+	mb, err = e.AddLongChain("chain.test", "judy", demoPassword, 6)
 	if err := add("longchain-judy", "works, but six redirectUrl hops deep where at most three are expected", map[string]string{"site": "hq", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
 	last().expect = "{max_redirects: 3}"
-	mb, err = d.addMigrating()
+	mb, err = e.AddMigrating("migrating.test", "hank", demoPassword)
 	if err := add("migrating-hank", "half-migrated: the load balancer's nodes disagree, one answers on premises, one redirects to the new server", map[string]string{"site": "hq", "flow": "migration"}, mb, err); err != nil {
 		return err
 	}
-	mb, err = d.addRedirectLoop()
+	mb, err = e.AddRedirectLoop("loop.test", "erin", demoPassword)
 	if err := add("loop-erin", "broken: two servers send the client back and forth with redirectUrl", map[string]string{"site": "branch", "flow": "onprem"}, mb, err); err != nil {
 		return err
 	}
@@ -126,63 +124,36 @@ func (d *demo) build() error {
 // stale node behind it checked address by address.
 func (d *demo) addRealEstates() error {
 	e := d.estate
-	nina := "nina@ntlm.test"
-	ntlm := &lab.Autodiscover{
-		NTLM:       &lab.NTLMVerifier{Accounts: map[string]string{`CONTOSO\nina`: demoPassword}, Domain: "CONTOSO"},
-		Challenges: []string{"Negotiate", "NTLM"},
-		Users:      map[string]lab.Reply{nina: {Settings: &lab.Settings{DisplayName: "Nina", Server: "mail.ntlm.test"}}},
-	}
-	if err := e.HTTPS("autodiscover.ntlm.test", ntlm); err != nil {
+	nina, err := e.AddNTLMOnly("ntlm.test", "CONTOSO", "nina", demoPassword)
+	if err != nil {
 		return err
 	}
-	d.mailboxes = append(d.mailboxes, demoMailbox{name: "ntlm-nina", mailbox: lab.Mailbox{Address: nina},
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "ntlm-nina", mailbox: nina,
 		description: "on premises with NTLM only, as most Exchange servers are configured",
 		labels:      map[string]string{"site": "hq", "flow": "onprem"},
 		auth:        `{type: ntlm, username: 'CONTOSO\nina', password_file: demo.password}`})
 
-	tokens := &lab.TokenServer{Clients: map[string]string{"demo-app": demoPassword}}
-	if err := e.HTTPS("login.lab.test", tokens); err != nil {
+	olga, _, err := e.AddOAuth2Only("cloudonly.test", "olga", "demo-app", demoPassword)
+	if err != nil {
 		return err
 	}
-	olga := "olga@cloudonly.test"
-	oauth := &lab.Autodiscover{
-		Tokens:     tokens,
-		Challenges: []string{`Bearer authorization_uri="https://login.lab.test/common/oauth2/authorize"`},
-		Users:      map[string]lab.Reply{olga: {Settings: &lab.Settings{DisplayName: "Olga", Server: "outlook.cloudonly.test", MicrosoftOnline: true}}},
-	}
-	if err := e.HTTPS("autodiscover.cloudonly.test", oauth); err != nil {
-		return err
-	}
-	d.mailboxes = append(d.mailboxes, demoMailbox{name: "oauth-olga", mailbox: lab.Mailbox{Address: olga},
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "oauth-olga", mailbox: olga,
 		description: "OAuth2 only: an app-only token from the token endpoint answers the Bearer challenge",
 		labels:      map[string]string{"site": "cloud", "flow": "oauth"},
 		auth:        `{type: oauth2, client_id: demo-app, client_secret_file: demo.password, token_url: "https://login.lab.test/demo-tenant/oauth2/v2.0/token"}`})
 
-	quinn := "quinn@v2.test"
-	v2 := &lab.V2{URLs: map[string]map[string]string{quinn: {
-		"ews":            "https://outlook.v2cloud.test/EWS/Exchange.asmx",
-		"activesync":     "https://outlook.v2cloud.test/Microsoft-Server-ActiveSync",
-		"autodiscoverv1": "https://outlook.v2cloud.test/autodiscover/autodiscover.xml",
-	}}}
-	if err := e.HTTPS("outlook.v2cloud.test", v2); err != nil {
+	quinn, err := e.AddV2("v2.test", "quinn", "outlook.v2cloud.test")
+	if err != nil {
 		return err
 	}
-	d.mailboxes = append(d.mailboxes, demoMailbox{name: "v2-quinn", mailbox: lab.Mailbox{Address: quinn},
+	d.mailboxes = append(d.mailboxes, demoMailbox{name: "v2-quinn", mailbox: quinn,
 		description: "Exchange Online through Autodiscover v2 (autodiscover.json), anonymously",
 		labels:      map[string]string{"site": "cloud", "flow": "v2"},
 		auth:        "{type: none}",
 		module:      []string{"methods: [v2_json]", "v2: {hosts: [outlook.v2cloud.test], protocols: [Ews, ActiveSync, AutodiscoverV1]}"}})
 
-	oscar, ad, err := e.AddOnPremises("pool.test", "oscar", demoPassword)
+	oscar, err := e.AddDegradedPool("pool.test", "oscar", demoPassword, time.Now().Add(15*24*time.Hour))
 	if err != nil {
-		return err
-	}
-	host := "autodiscover.pool.test"
-	if _, err := e.AddDeadAddress(host); err != nil {
-		return err
-	}
-	soon := time.Now().Add(15 * 24 * time.Hour)
-	if _, err := e.HTTPSNode(host, "node3", ad, lab.WithCert(lab.CertSpec{Names: []string{host}, NotAfter: soon})); err != nil {
 		return err
 	}
 	d.mailboxes = append(d.mailboxes, demoMailbox{name: "pool-oscar", mailbox: oscar,
@@ -190,82 +161,6 @@ func (d *demo) addRealEstates() error {
 		labels:      map[string]string{"site": "hq", "flow": "onprem"},
 		module:      []string{"check_all_addresses: true"}})
 	return nil
-}
-
-// addRedirectLoop makes two on-premises servers redirect to each other.
-func (d *demo) addRedirectLoop() (lab.Mailbox, error) {
-	e := d.estate
-	address := "erin@loop.test"
-	a := &lab.Autodiscover{
-		Accounts: map[string]string{address: demoPassword},
-		Users:    map[string]lab.Reply{address: {RedirectURL: "https://mail.loop.test/autodiscover/autodiscover.xml"}},
-	}
-	b := &lab.Autodiscover{
-		Accounts: map[string]string{address: demoPassword},
-		Users:    map[string]lab.Reply{address: {RedirectURL: "https://autodiscover.loop.test/Autodiscover/Autodiscover.xml"}},
-	}
-	if err := e.HTTPS("autodiscover.loop.test", a); err != nil {
-		return lab.Mailbox{}, err
-	}
-	if err := e.HTTPS("mail.loop.test", b); err != nil {
-		return lab.Mailbox{}, err
-	}
-	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
-}
-
-// addLongChain makes a chain of hops redirectUrl answers before settings.
-func (d *demo) addLongChain(hops int) (lab.Mailbox, error) {
-	address := "judy@chain.test"
-	for i := 0; i <= hops; i++ {
-		host := fmt.Sprintf("hop%d.chain.test", i)
-		if i == 0 {
-			host = "autodiscover.chain.test"
-		}
-		reply := lab.Reply{RedirectURL: fmt.Sprintf("https://hop%d.chain.test/autodiscover/autodiscover.xml", i+1)}
-		if i == hops {
-			reply = lab.Reply{Settings: &lab.Settings{DisplayName: "Judy", Server: "mail.chain.test"}}
-		}
-		ad := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: reply}}
-		if err := d.estate.HTTPS(host, ad); err != nil {
-			return lab.Mailbox{}, err
-		}
-	}
-	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
-}
-
-// addMigrating models a load balancer whose nodes disagree during a
-// migration: answers alternate between settings from the old server and a
-// redirect to the new one, so hops and the final endpoint keep changing.
-func (d *demo) addMigrating() (lab.Mailbox, error) {
-	address := "hank@migrating.test"
-	old := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {Settings: &lab.Settings{DisplayName: "Hank", Server: "mail.migrating.test"}}}}
-	moved := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {RedirectURL: "https://mail-new.migrating.test/autodiscover/autodiscover.xml"}}}
-	newServer := &lab.Autodiscover{Accounts: map[string]string{address: demoPassword}, Users: map[string]lab.Reply{address: {Settings: &lab.Settings{DisplayName: "Hank", Server: "mail-new.migrating.test"}}}}
-	if err := d.estate.HTTPS("autodiscover.migrating.test", &alternating{nodes: []http.Handler{old, moved}}); err != nil {
-		return lab.Mailbox{}, err
-	}
-	if err := d.estate.HTTPS("mail-new.migrating.test", newServer); err != nil {
-		return lab.Mailbox{}, err
-	}
-	return lab.Mailbox{Address: address, Username: address, Password: demoPassword}, nil
-}
-
-// alternating hands each authenticated POST to the next node in turn, like
-// a round-robin load balancer; a challenge round trip stays on one node.
-type alternating struct {
-	mu    sync.Mutex
-	next  int
-	nodes []http.Handler
-}
-
-func (a *alternating) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	node := a.nodes[a.next%len(a.nodes)]
-	if r.Header.Get("Authorization") != "" {
-		a.next++
-	}
-	a.mu.Unlock()
-	node.ServeHTTP(w, r)
 }
 
 // writeConfig writes the CA, the password file and a config with one
