@@ -26,6 +26,7 @@ import (
 	sloggokit "github.com/tjhop/slog-gokit"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
@@ -96,14 +97,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, o.logFormat, o.logLevel)
 	if o.demo {
-		d, err := startDemo()
+		d, err := demo.Start()
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			return 1
 		}
 		defer d.Close()
-		o.configFile = d.configPath
-		_ = level.Warn(logger.kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.mailboxes), "config", d.configPath)
+		o.configFile = d.ConfigPath
+		_ = level.Warn(logger.kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.Mailboxes), "config", d.ConfigPath)
 	}
 
 	switch {

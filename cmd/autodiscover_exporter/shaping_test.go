@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
 func authorizedRequests(l *labEstate, host string) int {
@@ -68,7 +70,7 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	}
 
 	// Fix the password file and reload: the back-off is gone at once.
-	if err := os.WriteFile(wrong, []byte(demoPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(wrong, []byte(demo.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if code, out := post(t, h, "/-/reload"); code != http.StatusOK {
@@ -78,7 +80,7 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	if !strings.Contains(body, "autodiscover_probe_success 1") || !strings.Contains(body, "autodiscover_auth_backoff_seconds 0") {
 		t.Errorf("after the reload with the right password:\n%s", body)
 	}
-	if strings.Contains(logs.String(), "stale-password") || strings.Contains(logs.String(), demoPassword) {
+	if strings.Contains(logs.String(), "stale-password") || strings.Contains(logs.String(), demo.Password) {
 		t.Error("a password is in the logs")
 	}
 }
@@ -86,7 +88,7 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 func TestMinIntervalServesTheLastResultToAnHAPair(t *testing.T) {
 	l := startLab(t)
 	path := writeLabConfig(t,
-		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demoPassword+`"}`),
+		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demo.Password+`"}`),
 		"  - {name: frank, address: frank@expiring.test, module: srv, min_interval: 1h}\n")
 	ex, _ := newTestExporter(t, path)
 	h := ex.routes()
@@ -152,7 +154,7 @@ func TestSuccessfulManualProbeResetsTheExportersBackoff(t *testing.T) {
 		t.Fatal("no back-off after a refused password")
 	}
 	// The admin fixed the password and checks it by hand.
-	fixed := writeLabConfig(t, module(demoPassword), mailbox)
+	fixed := writeLabConfig(t, module(demo.Password), mailbox)
 	var out, errb strings.Builder
 	if code := run([]string{"--config.file=" + fixed, "probe", "--exporter.url=" + srv.URL, "frank"}, &out, &errb); code != 0 {
 		t.Fatalf("manual probe = %d\n%s\n%s", code, out.String(), errb.String())
