@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -49,8 +49,8 @@ func TestThousandConcurrentProbeRequestsAreAllAnswered(t *testing.T) {
 		n, _ = strconv.Atoi(v)
 	}
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	srv := httptest.NewServer(ex.routes())
+	s, _ := newTestServer(t, l.configPath)
+	srv := httptest.NewServer(s.routes())
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
 	targets := []string{"hybrid-alice", "m365-bob", "srv-carol", "expiring-frank", "expired-dave", "loop-erin", "ntlm-nina", "oauth-olga", "pool-oscar"}
