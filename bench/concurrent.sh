@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 n=${1:-${CONCURRENT_PROBES:-1000}}
-CONCURRENT_PROBES=$n go test -count=1 -run '^TestThousandConcurrentProbeRequestsAreAllAnswered$' -v ./cmd/autodiscover_exporter \
+CONCURRENT_PROBES=$n go test -count=1 -run '^TestThousandConcurrentProbeRequestsAreAllAnswered$' -v ./internal/server \
   | grep -E 'concurrent probes:|failed steps|^(ok|FAIL|---)' 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
 )
 
@@ -22,12 +23,12 @@ type labEstate struct {
 // broken ones (expired certificate, redirect loop, error 500).
 func startLab(t testing.TB) *labEstate {
 	t.Helper()
-	d, err := startDemo()
+	d, err := demo.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	return &labEstate{estate: d.estate, configPath: d.configPath, password: demoPassword}
+	return &labEstate{estate: d.Estate, configPath: d.ConfigPath, password: demo.Password}
 }
 
 // labModule renders a module that reaches the lab estate, with extra YAML

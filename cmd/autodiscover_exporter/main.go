@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +25,8 @@ import (
 	sloggokit "github.com/tjhop/slog-gokit"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
@@ -96,14 +97,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, o.logFormat, o.logLevel)
 	if o.demo {
-		d, err := startDemo()
+		d, err := demo.Start()
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			return 1
 		}
 		defer d.Close()
-		o.configFile = d.configPath
-		_ = level.Warn(logger.kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.mailboxes), "config", d.configPath)
+		o.configFile = d.ConfigPath
+		_ = level.Warn(logger.kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.Mailboxes), "config", d.ConfigPath)
 	}
 
 	switch {
@@ -224,53 +225,53 @@ func resetBackoff(ctx context.Context, base, target string) error {
 	return nil
 }
 
+// serve runs the HTTP service until SIGINT or SIGTERM; SIGHUP reloads the
+// configuration.
 func serve(o options, lg logger) int {
-	ex, err := newExporter(o, lg)
+	srv, err := server.New(server.Options{
+		ConfigFile:     o.configFile,
+		TimeoutOffset:  time.Duration(o.timeoutOffset * float64(time.Second)),
+		HistoryLimit:   o.historyLimit,
+		BackoffInitial: o.backoffInitial,
+		BackoffMax:     o.backoffMax,
+		MaxConcurrent:  o.maxConcurrent,
+		Demo:           o.demo,
+		EnablePprof:    o.enablePprof,
+	}, lg.kit)
 	if err != nil {
 		_ = level.Error(lg.kit).Log("msg", "cannot load the configuration", "file", o.configFile, "err", err)
 		return 1
 	}
 	_ = level.Info(lg.kit).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
-	cfg := ex.config()
+	cfg := srv.Config()
 	_ = level.Info(lg.kit).Log("msg", "configuration loaded", "file", o.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
 
-	handler := ex.routes()
-	if o.enablePprof {
-		handler = withPprof(handler)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.demo {
-		ex.demo = true
-		go ex.warmUp(ctx, 30*time.Second)
+		go srv.WarmUp(ctx, 30*time.Second)
 	}
+	// Registered before listening: an unhandled SIGHUP would end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				_ = ex.reload()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, o.web, lg.slog) }()
-	select {
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = level.Error(lg.kit).Log("msg", "cannot serve", "err", err)
-			return 1
-		}
-	case <-ctx.Done():
-		_ = level.Info(lg.kit).Log("msg", "shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+	go reloadOn(ctx, hup, srv)
+	if err := srv.ListenAndServe(ctx, o.web, lg.slog); err != nil {
+		_ = level.Error(lg.kit).Log("msg", "cannot serve", "err", err)
+		return 1
 	}
 	return 0
+}
+
+// reloadOn reloads the configuration on every signal of hup until ctx
+// ends. A rejected file is logged by the server, which keeps the old one.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, srv *server.Server) {
+	for {
+		select {
+		case <-hup:
+			_ = srv.Reload()
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
 // requireTool finds an external program. Outside CI a missing one skips
@@ -362,7 +364,7 @@ func TestBrowserRendersTheLandingPageAndAStepLog(t *testing.T) {
 	if !strings.Contains(log, "Testing Autodiscover for alice@contoso.test.") || !strings.Contains(log, "Attempting to contact the Autodiscover service using the HTTP redirect method") {
 		t.Errorf("the rendered step log lacks the expected lines:\n%.2000s", log)
 	}
-	if strings.Contains(page+log, demoPassword) {
+	if strings.Contains(page+log, demo.Password) {
 		t.Error("the password is on a page")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
 // TestNoOutputEverContainsASecret runs the real binary in demo mode (whose
@@ -42,10 +44,10 @@ func TestNoOutputEverContainsASecret(t *testing.T) {
 	// Configurations that fail while holding secrets inline.
 	dir := t.TempDir()
 	broken := map[string]string{
-		"inline password, bad field": fmt.Sprintf("modules:\n  m:\n    auth: {type: basic, username: u@contoso.test, password: %q}\n    bogus: 1\nmailboxes: []\n", demoPassword),
-		"inline secret, bad scope":   fmt.Sprintf("modules:\n  m:\n    auth: {type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: a, client_secret: %q, scope: \"has space\"}\nmailboxes: []\n", demoPassword),
-		"password and password_file": fmt.Sprintf("modules:\n  m:\n    auth: {type: ntlm, username: 'C\\u', password: %q, password_file: /nonexistent}\nmailboxes: []\n", demoPassword),
-		"secret as a duration":       fmt.Sprintf("modules:\n  m:\n    timeout: %q\nmailboxes: []\n", demoPassword),
+		"inline password, bad field": fmt.Sprintf("modules:\n  m:\n    auth: {type: basic, username: u@contoso.test, password: %q}\n    bogus: 1\nmailboxes: []\n", demo.Password),
+		"inline secret, bad scope":   fmt.Sprintf("modules:\n  m:\n    auth: {type: oauth2, tenant_id: contoso.onmicrosoft.com, client_id: a, client_secret: %q, scope: \"has space\"}\nmailboxes: []\n", demo.Password),
+		"password and password_file": fmt.Sprintf("modules:\n  m:\n    auth: {type: ntlm, username: 'C\\u', password: %q, password_file: /nonexistent}\nmailboxes: []\n", demo.Password),
+		"secret as a duration":       fmt.Sprintf("modules:\n  m:\n    timeout: %q\nmailboxes: []\n", demo.Password),
 	}
 	for name, text := range broken {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yml")
@@ -72,7 +74,7 @@ func TestNoOutputEverContainsASecret(t *testing.T) {
 	}
 	leaks := 0
 	for _, o := range outputs {
-		if strings.Contains(o, demoPassword) {
+		if strings.Contains(o, demo.Password) {
 			leaks++
 			first, _, _ := strings.Cut(o, "\n")
 			t.Errorf("secret found in %s", first)

@@ -514,7 +514,7 @@ func (e *Estate) recording(server, scheme string, h http.Handler) http.Handler {
 // ModuleYAML renders the part of an exporter module that reaches this
 // estate — its DNS server, caFile as the trusted CA bundle, and the
 // connect_to map (sorted) — one field per line, each line prefixed by
-// indent. The demo, the command tests and the benchmarks share it.
+// indent. The demo, the exporter's tests and the benchmarks share it.
 func (e *Estate) ModuleYAML(caFile, indent string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%sdns: {server: %q}\n%stls: {ca_file: %q}\n%sconnect_to:\n", indent, e.DNSAddr(), indent, caFile, indent)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -11,17 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
-func newTestExporter(t *testing.T, configPath string) (*exporter, *bytes.Buffer) {
+func newTestServer(t *testing.T, configPath string) (*Server, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	ex, err := newExporter(options{configFile: configPath, timeoutOffset: 0.5, historyLimit: 10, backoffInitial: 15 * time.Minute, backoffMax: 4 * time.Hour, maxConcurrent: 64}, newLogger(&logs, "logfmt", "debug"))
+	s, err := New(Options{ConfigFile: configPath, TimeoutOffset: 500 * time.Millisecond, HistoryLimit: 10, BackoffInitial: 15 * time.Minute, BackoffMax: 4 * time.Hour, MaxConcurrent: 64}, testLogger(&logs, level.AllowDebug()))
 	if err != nil {
-		t.Fatalf("newExporter: %v", err)
+		t.Fatalf("New: %v", err)
 	}
-	return ex, &logs
+	return s, &logs
 }
 
 func get(t *testing.T, h http.Handler, target string, header http.Header) (int, string) {
@@ -67,8 +68,8 @@ func TestProbeTimeoutFollowsTheScrapeHeader(t *testing.T) {
 
 func TestBadProbeRequestsGet400WithAReason(t *testing.T) {
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	h := ex.routes()
+	s, _ := newTestServer(t, l.configPath)
+	h := s.routes()
 	cases := []struct {
 		url    string
 		reason string
@@ -95,8 +96,8 @@ func TestBadProbeRequestsGet400WithAReason(t *testing.T) {
 
 func TestProbeDebugShowsStepLogMetricsAndModuleWithoutSecret(t *testing.T) {
 	l := startLab(t)
-	ex, logs := newTestExporter(t, l.configPath)
-	h := ex.routes()
+	s, logs := newTestServer(t, l.configPath)
+	h := s.routes()
 	code, body := get(t, h, "/probe?target=hybrid-alice&debug=true", nil)
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
@@ -115,8 +116,8 @@ func TestProbeDebugShowsStepLogMetricsAndModuleWithoutSecret(t *testing.T) {
 
 func TestSDListsEveryMailboxWithItsLabels(t *testing.T) {
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	code, body := get(t, ex.routes(), "/sd", nil)
+	s, _ := newTestServer(t, l.configPath)
+	code, body := get(t, s.routes(), "/sd", nil)
 	if code != http.StatusOK {
 		t.Fatalf("status %d", code)
 	}
@@ -141,8 +142,8 @@ func TestSDListsEveryMailboxWithItsLabels(t *testing.T) {
 
 func TestConfigPageHidesThePassword(t *testing.T) {
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	code, body := get(t, ex.routes(), "/config", nil)
+	s, _ := newTestServer(t, l.configPath)
+	code, body := get(t, s.routes(), "/config", nil)
 	if code != http.StatusOK || !strings.Contains(body, "hybrid-alice") {
 		t.Fatalf("status %d: %s", code, body)
 	}
@@ -153,8 +154,8 @@ func TestConfigPageHidesThePassword(t *testing.T) {
 
 func TestLandingPageAndLogsShowTheLastResult(t *testing.T) {
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	h := ex.routes()
+	s, _ := newTestServer(t, l.configPath)
+	h := s.routes()
 	_, page := get(t, h, "/", nil)
 	if !strings.Contains(page, "hybrid-alice") || !strings.Contains(page, "not probed yet") {
 		t.Fatalf("landing page before any probe:\n%s", page)
@@ -178,8 +179,8 @@ func TestLandingPageAndLogsShowTheLastResult(t *testing.T) {
 
 func TestReloadKeepsTheOldConfigWhenTheNewOneIsBroken(t *testing.T) {
 	l := startLab(t)
-	ex, logs := newTestExporter(t, l.configPath)
-	h := ex.routes()
+	s, logs := newTestServer(t, l.configPath)
+	h := s.routes()
 	good, err := os.ReadFile(l.configPath)
 	if err != nil {
 		t.Fatal(err)
@@ -220,8 +221,8 @@ func TestReloadKeepsTheOldConfigWhenTheNewOneIsBroken(t *testing.T) {
 
 func TestMetricsPassTheLint(t *testing.T) {
 	l := startLab(t)
-	ex, _ := newTestExporter(t, l.configPath)
-	h := ex.routes()
+	s, _ := newTestServer(t, l.configPath)
+	h := s.routes()
 	for _, u := range []string{"/probe?target=hybrid-alice", "/probe?target=m365-bob", "/probe?target=srv-carol", "/metrics"} {
 		_, body := get(t, h, u, nil)
 		problems, err := promlint.New(strings.NewReader(body)).Lint()

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"html/template"
@@ -71,18 +71,18 @@ type recentRow struct {
 	LogURL               string
 }
 
-func (ex *exporter) handleLanding(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
-	cfg := ex.config()
+	cfg := s.Config()
 	data := struct {
 		Demo      bool
 		Version   string
 		Mailboxes []mailboxRow
 		Recent    []recentRow
-	}{Demo: ex.demo, Version: version.Version}
+	}{Demo: s.demo, Version: version.Version}
 	for _, mb := range cfg.Mailboxes {
 		row := mailboxRow{
 			Name:     mb.Name,
@@ -90,7 +90,7 @@ func (ex *exporter) handleLanding(w http.ResponseWriter, r *http.Request) {
 			Labels:   formatLabels(mb.Labels),
 			ProbeURL: "probe?" + url.Values{"target": {mb.Name}, "debug": {"true"}}.Encode(),
 		}
-		if rec, ok := ex.history.lastOf(mb.Name); ok {
+		if rec, ok := s.history.lastOf(mb.Name); ok {
 			row.Probed = true
 			row.Success = rec.Result.Success
 			row.Reason = rec.Result.Reason
@@ -101,7 +101,7 @@ func (ex *exporter) handleLanding(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Mailboxes = append(data.Mailboxes, row)
 	}
-	for _, rec := range ex.history.recentFirst() {
+	for _, rec := range s.history.recentFirst() {
 		data.Recent = append(data.Recent, recentRow{
 			When:    rec.When.UTC().Format(time.RFC3339),
 			Target:  rec.Target,
@@ -131,7 +131,7 @@ func formatLabels(l map[string]string) string {
 
 // handleLogs serves the step log of a recent probe: ?id=N, or ?target=name
 // for the mailbox's latest.
-func (ex *exporter) handleLogs(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	var rec probeRecord
 	var ok bool
 	if id := r.URL.Query().Get("id"); id != "" {
@@ -140,9 +140,9 @@ func (ex *exporter) handleLogs(w http.ResponseWriter, r *http.Request) {
 			badRequest(w, "id %q is not a number", id)
 			return
 		}
-		rec, ok = ex.history.byID(n)
+		rec, ok = s.history.byID(n)
 	} else if t := r.URL.Query().Get("target"); t != "" {
-		rec, ok = ex.history.lastOf(t)
+		rec, ok = s.history.lastOf(t)
 	} else {
 		badRequest(w, "give id= or target=")
 		return

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"net/http"
@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
 func authorizedRequests(l *labEstate, host string) int {
@@ -37,8 +41,8 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	path := writeLabConfig(t,
 		l.labModule("stale", `auth: {type: basic, username: frank@expiring.test, password_file: "`+wrong+`"}`),
 		"  - {name: stale-frank, address: frank@expiring.test, module: stale}\n")
-	ex, logs := newTestExporter(t, path)
-	h := ex.routes()
+	s, logs := newTestServer(t, path)
+	h := s.routes()
 	host := "autodiscover.expiring.test"
 
 	_, body := get(t, h, "/probe?target=stale-frank&debug=true", nil)
@@ -68,7 +72,7 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	}
 
 	// Fix the password file and reload: the back-off is gone at once.
-	if err := os.WriteFile(wrong, []byte(demoPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(wrong, []byte(demo.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if code, out := post(t, h, "/-/reload"); code != http.StatusOK {
@@ -78,7 +82,7 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	if !strings.Contains(body, "autodiscover_probe_success 1") || !strings.Contains(body, "autodiscover_auth_backoff_seconds 0") {
 		t.Errorf("after the reload with the right password:\n%s", body)
 	}
-	if strings.Contains(logs.String(), "stale-password") || strings.Contains(logs.String(), demoPassword) {
+	if strings.Contains(logs.String(), "stale-password") || strings.Contains(logs.String(), demo.Password) {
 		t.Error("a password is in the logs")
 	}
 }
@@ -86,10 +90,10 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 func TestMinIntervalServesTheLastResultToAnHAPair(t *testing.T) {
 	l := startLab(t)
 	path := writeLabConfig(t,
-		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demoPassword+`"}`),
+		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demo.Password+`"}`),
 		"  - {name: frank, address: frank@expiring.test, module: srv, min_interval: 1h}\n")
-	ex, _ := newTestExporter(t, path)
-	h := ex.routes()
+	s, _ := newTestServer(t, path)
+	h := s.routes()
 	_, first := get(t, h, "/probe?target=frank", nil)
 	if !strings.Contains(first, "autodiscover_probe_result_age_seconds 0\n") || !strings.Contains(first, "autodiscover_probe_success 1") {
 		t.Fatalf("first scrape:\n%s", first)
@@ -112,11 +116,11 @@ func TestProbeSlotsBoundConcurrencyWithinTheDeadline(t *testing.T) {
 	}
 	path := writeLabConfig(t, l.labModule("slow"), "  - {name: slow, address: s@slow.test, module: slow}\n")
 	var logs strings.Builder
-	ex, err := newExporter(options{configFile: path, timeoutOffset: 0.5, historyLimit: 10, maxConcurrent: 1}, newLogger(&logs, "logfmt", "info"))
+	s, err := New(Options{ConfigFile: path, TimeoutOffset: 500 * time.Millisecond, HistoryLimit: 10, MaxConcurrent: 1}, testLogger(&logs, level.AllowInfo()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := ex.routes()
+	h := s.routes()
 	// The first scrape holds the only slot for 2.5s on a black hole; the
 	// second, with a 1s deadline, must give up waiting.
 	first := make(chan string, 1)
@@ -135,32 +139,5 @@ func TestProbeSlotsBoundConcurrencyWithinTheDeadline(t *testing.T) {
 	_, metrics := get(t, h, "/metrics", nil)
 	if !strings.Contains(metrics, "autodiscover_exporter_probes_waiting 0") || !strings.Contains(metrics, "autodiscover_exporter_probes_in_flight 0") {
 		t.Errorf("gauges not back to 0:\n%s", metrics)
-	}
-}
-
-func TestSuccessfulManualProbeResetsTheExportersBackoff(t *testing.T) {
-	l := startLab(t)
-	module := func(password string) string {
-		return l.labModule("m", `auth: {type: basic, username: frank@expiring.test, password: "`+password+`"}`)
-	}
-	mailbox := "  - {name: frank, address: frank@expiring.test, module: m}\n"
-	ex, _ := newTestExporter(t, writeLabConfig(t, module("stale"), mailbox))
-	srv := httptest.NewServer(ex.routes())
-	defer srv.Close()
-	get(t, ex.routes(), "/probe?target=frank", nil)
-	if ex.backoff.Remaining("frank") == 0 {
-		t.Fatal("no back-off after a refused password")
-	}
-	// The admin fixed the password and checks it by hand.
-	fixed := writeLabConfig(t, module(demoPassword), mailbox)
-	var out, errb strings.Builder
-	if code := run([]string{"--config.file=" + fixed, "probe", "--exporter.url=" + srv.URL, "frank"}, &out, &errb); code != 0 {
-		t.Fatalf("manual probe = %d\n%s\n%s", code, out.String(), errb.String())
-	}
-	if !strings.Contains(out.String(), "Credential back-off of frank reset on") {
-		t.Errorf("the manual probe did not report the reset:\n%s", out.String())
-	}
-	if got := ex.backoff.Remaining("frank"); got != 0 {
-		t.Errorf("back-off still %v after a successful manual probe", got)
 	}
 }

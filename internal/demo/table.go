@@ -1,0 +1,104 @@
+package demo
+
+import (
+	"time"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+)
+
+// entry is a demo mailbox with the builder of its part of the estate.
+type entry struct {
+	Mailbox
+	build func(*lab.Estate) (lab.Mailbox, error)
+}
+
+func labels(site, flow string) map[string]string {
+	return map[string]string{"site": site, "flow": flow}
+}
+
+// table lists the demo mailboxes in the order their servers are started,
+// which is also the order of the configuration file.
+func table() []entry {
+	return append(basicMailboxes(), realEstateMailboxes()...)
+}
+
+// basicMailboxes authenticate with Basic and differ in what their chain
+// runs into.
+func basicMailboxes() []entry {
+	expired := time.Now().Add(-72 * time.Hour)
+	return []entry{
+		{Mailbox: Mailbox{Name: "hybrid-alice", Description: "hybrid: the domain root shows a web host's certificate, on-premises redirects to Exchange Online", Labels: labels("hq", "hybrid"),
+			expect: "{endpoint_host: " + lab.CloudPod + ", ews_url_host: outlook." + lab.CloudDomain + ", max_redirects: 3, protocols: [EXCH, EXPR], cert_min_days: 14}"},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddHybrid("contoso.test", "alice", Password) }},
+		{Mailbox: Mailbox{Name: "m365-bob", Description: "Microsoft 365: HTTP redirect method to the front door, redirectUrl to a pod", Labels: labels("cloud", "m365")},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMicrosoft365("fabrikam.test", "bob", Password) }},
+		{Mailbox: Mailbox{Name: "srv-carol", Description: "found only through its DNS SRV record", Labels: labels("branch", "srv")},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddSRVOnly("srvonly.test", "carol", Password) }},
+		{Mailbox: Mailbox{Name: "expiring-frank", Description: "healthy, but the certificate expires in 10 days", Labels: labels("hq", "onprem")},
+			build: onPremisesWithCert("expiring.test", "frank", time.Time{}, time.Now().Add(10*24*time.Hour))},
+		{Mailbox: Mailbox{Name: "expired-dave", Description: "broken: the autodiscover host's certificate expired three days ago", Labels: labels("branch", "onprem")},
+			build: onPremisesWithCert("expired.test", "dave", expired.AddDate(-1, 0, 0), expired)},
+		{Mailbox: Mailbox{Name: "expiring-ivan", Description: "healthy, but the certificate expires in 3 days", Labels: labels("branch", "onprem")},
+			build: onPremisesWithCert("lapsing.test", "ivan", time.Time{}, time.Now().Add(3*24*time.Hour))},
+		{Mailbox: Mailbox{Name: "longchain-judy", Description: "works, but six redirectUrl hops deep where at most three are expected", Labels: labels("hq", "onprem"),
+			expect: "{max_redirects: 3}"},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddLongChain("chain.test", "judy", Password, 6) }},
+		{Mailbox: Mailbox{Name: "migrating-hank", Description: "half-migrated: the load balancer's nodes disagree, one answers on premises, one redirects to the new server", Labels: labels("hq", "migration")},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMigrating("migrating.test", "hank", Password) }},
+		{Mailbox: Mailbox{Name: "loop-erin", Description: "broken: two servers send the client back and forth with redirectUrl", Labels: labels("branch", "onprem")},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddRedirectLoop("loop.test", "erin", Password) }},
+		{Mailbox: Mailbox{Name: "retired-gina", Description: "broken: the server answers Autodiscover error 500, the address can't be found", Labels: labels("hq", "onprem")},
+			build: retired("retired.test", "gina")},
+	}
+}
+
+// realEstateMailboxes need what real estates need beyond Basic: NTLM,
+// OAuth2 against a token endpoint, Autodiscover v2, and a name with a dead
+// and a stale node behind it checked address by address.
+func realEstateMailboxes() []entry {
+	return []entry{
+		{Mailbox: Mailbox{Name: "ntlm-nina", Description: "on premises with NTLM only, as most Exchange servers are configured", Labels: labels("hq", "onprem"),
+			auth: `{type: ntlm, username: 'CONTOSO\nina', password_file: demo.password}`},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				return e.AddNTLMOnly("ntlm.test", "CONTOSO", "nina", Password)
+			}},
+		{Mailbox: Mailbox{Name: "oauth-olga", Description: "OAuth2 only: an app-only token from the token endpoint answers the Bearer challenge", Labels: labels("cloud", "oauth"),
+			auth: `{type: oauth2, client_id: demo-app, client_secret_file: demo.password, token_url: "https://` + lab.TokenHost + `/demo-tenant/oauth2/v2.0/token"}`},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				mb, _, err := e.AddOAuth2Only("cloudonly.test", "olga", "demo-app", Password)
+				return mb, err
+			}},
+		{Mailbox: Mailbox{Name: "v2-quinn", Description: "Exchange Online through Autodiscover v2 (autodiscover.json), anonymously", Labels: labels("cloud", "v2"),
+			auth:   "{type: none}",
+			module: []string{"methods: [v2_json]", "v2: {hosts: [outlook.v2cloud.test], protocols: [Ews, ActiveSync, AutodiscoverV1]}"}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddV2("v2.test", "quinn", "outlook.v2cloud.test") }},
+		{Mailbox: Mailbox{Name: "pool-oscar", Description: "works through the first node; check_all_addresses shows a dead node and one whose certificate expires in 15 days", Labels: labels("hq", "onprem"),
+			module: []string{"check_all_addresses: true"}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
+			}},
+	}
+}
+
+// onPremisesWithCert builds a plain on-premises domain whose autodiscover
+// host has a certificate valid from notBefore (zero: the CA's default) to
+// notAfter.
+func onPremisesWithCert(domain, user string, notBefore, notAfter time.Time) func(*lab.Estate) (lab.Mailbox, error) {
+	return func(e *lab.Estate) (lab.Mailbox, error) {
+		spec := lab.CertSpec{Names: []string{"autodiscover." + domain}, NotBefore: notBefore, NotAfter: notAfter}
+		mb, _, err := e.AddOnPremises(domain, user, Password, lab.WithCert(spec))
+		return mb, err
+	}
+}
+
+// retired builds a mailbox removed after a migration: Exchange answers
+// Autodiscover error 500 for it.
+func retired(domain, user string) func(*lab.Estate) (lab.Mailbox, error) {
+	return func(e *lab.Estate) (lab.Mailbox, error) {
+		mb, ad, err := e.AddOnPremises(domain, user, Password)
+		if err == nil {
+			ad.SetUser(mb.Address, lab.Reply{ErrorCode: "500", ErrorMessage: "The email address can't be found."})
+		}
+		return mb, err
+	}
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	kitlog "github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+// Options are the settings of a Server that the command line gives.
+type Options struct {
+	// ConfigFile is read by New and again by every Reload.
+	ConfigFile string
+	// TimeoutOffset is subtracted from the scrape timeout Prometheus
+	// announces to get the probe deadline.
+	TimeoutOffset time.Duration
+	// HistoryLimit bounds the recent results kept for the landing page
+	// and /logs (at least 1).
+	HistoryLimit int
+	// BackoffInitial and BackoffMax shape the credential back-off after
+	// a refusal (account lockout protection).
+	BackoffInitial, BackoffMax time.Duration
+	// MaxConcurrent bounds the chains running at once (at least 1).
+	MaxConcurrent int
+	// Demo marks a run against the simulated estate: pages say so.
+	Demo bool
+	// EnablePprof serves Go's profiling endpoints under /debug/pprof/.
+	EnablePprof bool
+}
+
+// Server holds the live configuration, the exporter's own metrics and the
+// history of recent probes. Everything reachable from a request goes
+// through it.
+type Server struct {
+	configFile    string
+	timeoutOffset time.Duration
+	demo          bool
+	pprof         bool
+	logger        kitlog.Logger
+
+	mu  sync.RWMutex
+	cfg *config.Config
+
+	history *history
+	// backoff withholds credentials after refusals (lockout protection).
+	backoff *probe.Backoff
+	// slots bounds the chains running at once.
+	slots chan struct{}
+	// recent serves min_interval mailboxes their last result.
+	recent  *resultCache
+	metrics *metrics
+}
+
+// New loads the configuration file and builds a server for it; a broken
+// file is an error, with the file and line in it.
+func New(o Options, logger kitlog.Logger) (*Server, error) {
+	cfg, err := config.Load(o.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		configFile:    o.ConfigFile,
+		timeoutOffset: o.TimeoutOffset,
+		demo:          o.Demo,
+		pprof:         o.EnablePprof,
+		logger:        logger,
+		cfg:           cfg,
+		history:       newHistory(o.HistoryLimit),
+		backoff:       probe.NewBackoff(o.BackoffInitial, o.BackoffMax),
+		slots:         make(chan struct{}, max(o.MaxConcurrent, 1)),
+		recent:        newResultCache(),
+		metrics:       newMetrics(),
+	}, nil
+}
+
+// Config is the configuration in use now.
+func (s *Server) Config() *config.Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// Reload reads the configuration file again. A broken file is rejected and
+// the running configuration stays; either way the outcome is logged and
+// shows in the reload metrics.
+func (s *Server) Reload() error {
+	cfg, err := config.Load(s.configFile)
+	if err != nil {
+		s.metrics.reloadSuccessful.Set(0)
+		_ = level.Error(s.logger).Log("msg", "configuration reload rejected; the previous configuration stays in use", "file", s.configFile, "err", err)
+		return err
+	}
+	s.mu.Lock()
+	s.cfg = cfg
+	s.mu.Unlock()
+	s.history.forget(func(target string) bool { _, ok := cfg.Mailbox(target); return ok })
+	// A changed configuration may carry a fixed password: try again.
+	s.backoff.ResetAll()
+	s.recent.clear()
+	s.metrics.reloadSuccessful.Set(1)
+	s.metrics.reloadSuccessTime.SetToCurrentTime()
+	_ = level.Info(s.logger).Log("msg", "configuration reloaded", "file", s.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
+	return nil
+}
+
+// BackoffRemaining is how much longer the credentials of the mailbox
+// named target are withheld; 0 when they are sent.
+func (s *Server) BackoffRemaining(target string) time.Duration {
+	return s.backoff.Remaining(target)
+}
+
+// Handler serves every endpoint of the exporter, and the profiling ones
+// when Options.EnablePprof asked for them.
+func (s *Server) Handler() http.Handler {
+	h := s.routes()
+	if s.pprof {
+		h = withPprof(h)
+	}
+	return h
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", s.handleLanding)
+	mux.HandleFunc("/probe", s.handleProbe)
+	mux.Handle("/metrics", s.metrics.handler())
+	mux.HandleFunc("/sd", s.handleSD)
+	mux.HandleFunc("/logs", s.handleLogs)
+	mux.HandleFunc("/config", s.handleConfig)
+	mux.HandleFunc("/-/healthy", handleHealthy)
+	mux.HandleFunc("/-/reload", s.handleReload)
+	mux.HandleFunc("/-/backoff/reset", s.handleBackoffReset)
+	return mux
+}
