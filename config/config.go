@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
@@ -10,44 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
-
-// Defaults for fields a module leaves out.
-const (
-	DefaultTimeout      = Duration(30 * time.Second)
-	DefaultStepTimeout  = Duration(5 * time.Second)
-	DefaultMaxRedirects = 10
-	// DefaultMaxBodyBytes caps a response body: a real Autodiscover answer
-	// is a few kilobytes.
-	DefaultMaxBodyBytes = 1 << 20
-	MinBodyBytes        = 4 << 10
-	MaxBodyBytesLimit   = 64 << 20
-	// MaxRedirectsLimit caps max_redirects: a longer chain is a loop or an
-	// attack, not a deployment.
-	MaxRedirectsLimit = 50
-)
-
-// Values of auth.type.
-const (
-	AuthNone   = "none"
-	AuthBasic  = "basic"
-	AuthNTLM   = "ntlm"
-	AuthOAuth2 = "oauth2"
-)
-
-// Limits of a mailbox's expect block.
-const (
-	// MaxCertMinDays caps expect.cert_min_days at ten years: no
-	// certificate is issued for longer, so a larger value always fails.
-	MaxCertMinDays = 3650
-)
-
-// DefaultOAuth2TokenURL is the Microsoft identity platform token endpoint;
-// %s is the tenant ID or domain.
-const DefaultOAuth2TokenURL = "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
 
 // Config is a loaded, validated configuration. Treat it as read-only: it is
 // shared by concurrent scrapes.
@@ -83,14 +46,19 @@ type Module struct {
 	AllowedDomains []string          `yaml:"allowed_domains,omitempty"`
 	ConnectTo      map[string]string `yaml:"connect_to,omitempty"`
 
-	// Built at load so that Settings does no I/O. basic and ntlm are
-	// pointers so that %v of a Module prints an address, not the password
-	// inside. oauth2 is shared by every Settings call: it caches the access
-	// token for the life of the module.
+	// Read at load so that building a prober does no I/O, and kept out of
+	// the exported fields so that they cannot reach Redacted output. The
+	// secrets sit behind a pointer because fmt prints unexported fields
+	// without their String method: %v of a Module shows an address.
 	rootCAs *x509.CertPool
-	basic   *probe.Basic
-	ntlm    *probe.NTLM
-	oauth2  *probe.OAuth2
+	secrets *moduleSecrets
+}
+
+// moduleSecrets are the effective secrets of a module, inline or read
+// from their files.
+type moduleSecrets struct {
+	password     string
+	clientSecret string
 }
 
 // V2 configures Autodiscover v2 (method v2_json).
@@ -117,7 +85,7 @@ type TLS struct {
 
 // Auth configures the credentials sent in answer to a 401.
 type Auth struct {
-	Type string `yaml:"type"`
+	Type probe.AuthType `yaml:"type"`
 
 	// Username, Password and PasswordFile are for types basic and ntlm.
 	Username string `yaml:"username,omitempty"`
@@ -135,10 +103,10 @@ type Auth struct {
 	// ClientSecret is only the inline secret, like Password.
 	ClientSecret     Secret `yaml:"client_secret,omitempty"`
 	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
-	// Scope is the effective scope (DefaultOAuth2Scope when left out).
+	// Scope is the effective scope (probe.DefaultOAuth2Scope when left out).
 	Scope string `yaml:"scope,omitempty"`
 	// TokenURL is the effective token endpoint: as given, or built from
-	// TenantID with DefaultOAuth2TokenURL.
+	// TenantID with probe.DefaultOAuth2TokenURL.
 	TokenURL string `yaml:"token_url,omitempty"`
 }
 
@@ -150,8 +118,9 @@ type Mailbox struct {
 	Address string            `yaml:"address"`
 	Module  string            `yaml:"module"`
 	Labels  map[string]string `yaml:"labels,omitempty"`
-	// Expect is what the probe result must look like; nil checks nothing.
-	Expect *Expect `yaml:"expect,omitempty"`
+	// Expect is what the probe result must look like, in its canonical
+	// form; nil checks nothing. Treat it as read-only: probes share it.
+	Expect *probe.Expectations `yaml:"expect,omitempty"`
 	// MinInterval, when set, serves the last result to scrapes that come
 	// sooner (an HA pair of Prometheus servers then costs Exchange one
 	// chain, not two).
@@ -159,42 +128,6 @@ type Mailbox struct {
 
 	normalized string
 	domain     string
-}
-
-// Expect lists a mailbox's expectations, in their canonical form. Zero
-// fields are not checked.
-type Expect struct {
-	// EndpointHost is the lower-case host of the Autodiscover URL that
-	// must answer.
-	EndpointHost string `yaml:"endpoint_host,omitempty"`
-	// EWSURLHost is the lower-case host the returned EWS URL must name.
-	EWSURLHost string `yaml:"ews_url_host,omitempty"`
-	// MaxRedirects is a pointer because 0 ("no redirect at all") is a
-	// meaningful expectation.
-	MaxRedirects *int `yaml:"max_redirects,omitempty"`
-	// Protocols must all be among the returned Protocol types, in their
-	// canonical spelling (EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync).
-	Protocols   []string `yaml:"protocols,omitempty"`
-	CertMinDays int      `yaml:"cert_min_days,omitempty"`
-}
-
-// Expectations returns the mailbox's expect block for probe.Settings.Expect,
-// or nil when it has none. The result is a copy the caller may change.
-func (m *Mailbox) Expectations() *probe.Expectations {
-	if m.Expect == nil {
-		return nil
-	}
-	e := &probe.Expectations{
-		EndpointHost: m.Expect.EndpointHost,
-		EWSURLHost:   m.Expect.EWSURLHost,
-		Protocols:    slices.Clone(m.Expect.Protocols),
-		CertMinDays:  m.Expect.CertMinDays,
-	}
-	if m.Expect.MaxRedirects != nil {
-		n := *m.Expect.MaxRedirects
-		e.MaxRedirects = &n
-	}
-	return e
 }
 
 // NormalizedAddress is the address with its domain in lower-case A-label
@@ -253,33 +186,15 @@ func (c *Config) Module(name string) (*Module, bool) {
 // a reload of an unchanged file can be skipped.
 func (c *Config) Checksum() [32]byte { return c.checksum }
 
-// Redacted renders the effective configuration (defaults filled in) as YAML
-// with every secret replaced by "<secret>".
-func (c *Config) Redacted() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
-		return nil, fmt.Errorf("rendering configuration: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("rendering configuration: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// Settings returns the probe settings of the module. Slices are copies, so
-// a probe cannot change the shared configuration; the connect_to map is
+// Settings returns the module as probe settings, plain data from which
+// probe.NewProber builds the module's prober. Slices are copies, so a
+// caller cannot change the shared configuration; the connect_to map is
 // shared and read-only (it can hold hundreds of entries, and copying it
-// for every one of a thousand concurrent probes showed in the memory
-// profile; the probe never writes it). An oauth2
-// authenticator is the exception: every call returns the same one, so its
-// token cache lives as long as the module.
-//
-// Settings carries no expectations: they belong to a mailbox, see
-// Mailbox.Expectations.
+// for every probe showed in the memory profile; the probe never writes
+// it). The settings carry the module's secrets: never print them.
 func (m *Module) Settings() probe.Settings {
 	s := probe.Settings{
+		Timeout:            time.Duration(m.Timeout),
 		Methods:            slices.Clone(m.Methods),
 		Schema:             m.Schema,
 		MaxRedirects:       m.MaxRedirects,
@@ -294,22 +209,28 @@ func (m *Module) Settings() probe.Settings {
 		MaxBodyBytes:       m.MaxBodyBytes,
 		V2Hosts:            []string{probe.DefaultV2Host},
 		V2Protocols:        slices.Clone(probe.DefaultV2Protocols),
+		Auth:               probe.AuthSettings{Type: m.Auth.Type},
 	}
 	if m.V2 != nil {
 		s.V2Hosts = slices.Clone(m.V2.Hosts)
 		s.V2Protocols = slices.Clone(m.V2.Protocols)
 	}
-	// Only assign non-nil pointers: a nil *probe.Basic in the interface
-	// would read as "credentials configured".
-	switch {
-	case m.basic != nil:
-		b := *m.basic
-		s.Auth = &b
-	case m.ntlm != nil:
-		n := *m.ntlm
-		s.Auth = &n
-	case m.oauth2 != nil:
-		s.Auth = m.oauth2
+	switch m.Auth.Type {
+	case probe.AuthBasic, probe.AuthNTLM:
+		s.Auth.Username = m.Auth.Username
+		s.Auth.Password = m.secrets.get().password
+	case probe.AuthOAuth2:
+		s.Auth.TokenURL = m.Auth.TokenURL
+		s.Auth.ClientID = m.Auth.ClientID
+		s.Auth.ClientSecret = m.secrets.get().clientSecret
+		s.Auth.Scopes = []string{m.Auth.Scope}
 	}
 	return s
+}
+
+func (s *moduleSecrets) get() moduleSecrets {
+	if s == nil {
+		return moduleSecrets{}
+	}
+	return *s
 }

@@ -76,12 +76,9 @@ func canonicalDomain(s string) (string, error) {
 	case strings.ContainsAny(s, "@/: "):
 		return "", fmt.Errorf("invalid domain %q: must be a bare domain name", s)
 	}
-	_, domain, err := probe.NormalizeAddress("probe@" + s)
+	domain, err := probe.NormalizeDomain(s)
 	if err != nil {
-		if ae, ok := errAs[*probe.AddressError](err); ok {
-			return "", fmt.Errorf("invalid domain %q: %s", s, ae.Reason)
-		}
-		return "", fmt.Errorf("invalid domain %q: %w", s, err)
+		return "", fmt.Errorf("invalid domain %q: %s", s, err.Detail)
 	}
 	return domain, nil
 }
@@ -400,10 +397,6 @@ var v2ProtocolNames = []string{
 	"SpeechAndLanguagePersonalization", "SubstrateSignalService",
 	"CompliancePolicyService",
 }
-
-// expectProtocolNames lists the POX Protocol types expect.protocols may name,
-// in their canonical spelling.
-var expectProtocolNames = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync"}
 
 // canonicalName finds s in names ignoring case.
 func canonicalName(s string, names []string) (string, bool) {

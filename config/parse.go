@@ -84,22 +84,57 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 	}
 }
 
-func (p *parser) module(n *yaml.Node, path string) *Module {
-	m := &Module{
-		Timeout:      DefaultTimeout,
-		StepTimeout:  DefaultStepTimeout,
+// moduleFields are the keys a module may have.
+var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
+	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes"}
+
+// defaultModule is a module that sets nothing: every field holds the
+// probe's default.
+func defaultModule() *Module {
+	return &Module{
+		Timeout:      Duration(probe.DefaultTimeout),
+		StepTimeout:  Duration(probe.DefaultStepTimeout),
 		Methods:      slices.Clone(probe.DefaultMethods),
 		Schema:       probe.SchemaOutlook,
-		MaxRedirects: DefaultMaxRedirects,
-		MaxBodyBytes: DefaultMaxBodyBytes,
+		MaxRedirects: probe.DefaultMaxRedirects,
+		MaxBodyBytes: probe.DefaultMaxBodyBytes,
 		DNS:          DNS{IPVersion: probe.IPAny},
-		Auth:         Auth{Type: AuthNone},
+		Auth:         Auth{Type: probe.AuthNone},
 	}
-	fs, ok := p.object(n, path, "timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
-		"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes")
+}
+
+func (p *parser) module(n *yaml.Node, path string) *Module {
+	m := defaultModule()
+	fs, ok := p.object(n, path, moduleFields...)
 	if !ok {
 		return m
 	}
+	p.timeouts(m, fs, path)
+	p.discovery(m, fs, path)
+	p.limits(m, fs, path)
+	if e, ok := fs["check_all_addresses"]; ok {
+		m.CheckAllAddresses, _ = p.boolean(e.value, child(path, "check_all_addresses"))
+	}
+	if e, ok := fs["dns"]; ok {
+		p.dns(m, e.value, child(path, "dns"))
+	}
+	if e, ok := fs["tls"]; ok {
+		p.tls(m, e.value, child(path, "tls"))
+	}
+	if e, ok := fs["auth"]; ok {
+		p.auth(m, e.value, child(path, "auth"))
+	}
+	if e, ok := fs["allowed_domains"]; ok {
+		m.AllowedDomains = p.allowedDomains(e.value, child(path, "allowed_domains"))
+	}
+	if e, ok := fs["connect_to"]; ok {
+		m.ConnectTo = p.connectTo(e.value, child(path, "connect_to"))
+	}
+	return m
+}
+
+// timeouts reads timeout and step_timeout, which must fit each other.
+func (p *parser) timeouts(m *Module, fs map[string]entry, path string) {
 	timeoutOK := true
 	if e, ok := fs["timeout"]; ok {
 		m.Timeout, timeoutOK = p.positiveDuration(e.value, child(path, "timeout"))
@@ -116,6 +151,11 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 		// The default must not turn a short but valid timeout into an error.
 		m.StepTimeout = m.Timeout
 	}
+}
+
+// discovery reads methods, the v2 block that belongs to v2_json, and the
+// schema.
+func (p *parser) discovery(m *Module, fs map[string]entry, path string) {
 	methodsOK := true
 	if e, ok := fs["methods"]; ok {
 		before := len(p.errs)
@@ -148,56 +188,33 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 			}
 		}
 	}
+}
+
+// limits reads max_redirects and max_body_bytes.
+func (p *parser) limits(m *Module, fs map[string]entry, path string) {
 	if e, ok := fs["max_redirects"]; ok {
-		f := child(path, "max_redirects")
-		if v, ok := p.integer(e.value, f); ok {
-			if v < 1 || v > MaxRedirectsLimit {
-				p.addf(e.value, f, "must be between 1 and %d, not %d", MaxRedirectsLimit, v)
-			} else {
-				m.MaxRedirects = v
-			}
+		if v, ok := p.intBetween(e.value, child(path, "max_redirects"), 1, probe.MaxRedirectsLimit); ok {
+			m.MaxRedirects = v
 		}
 	}
 	if e, ok := fs["max_body_bytes"]; ok {
-		f := child(path, "max_body_bytes")
-		if v, ok := p.integer(e.value, f); ok {
-			if v < MinBodyBytes || v > MaxBodyBytesLimit {
-				p.addf(e.value, f, "must be between %d and %d, not %d", MinBodyBytes, MaxBodyBytesLimit, v)
-			} else {
-				m.MaxBodyBytes = int64(v)
-			}
+		if v, ok := p.intBetween(e.value, child(path, "max_body_bytes"), probe.MinBodyBytes, probe.MaxBodyBytesLimit); ok {
+			m.MaxBodyBytes = int64(v)
 		}
 	}
-	if e, ok := fs["check_all_addresses"]; ok {
-		m.CheckAllAddresses, _ = p.boolean(e.value, child(path, "check_all_addresses"))
+}
+
+// intBetween reads an integer that must lie in [lo, hi].
+func (p *parser) intBetween(n *yaml.Node, path string, lo, hi int) (int, bool) {
+	v, ok := p.integer(n, path)
+	if !ok {
+		return 0, false
 	}
-	if e, ok := fs["dns"]; ok {
-		p.dns(m, e.value, child(path, "dns"))
+	if v < lo || v > hi {
+		p.addf(n, path, "must be between %d and %d, not %d", lo, hi, v)
+		return 0, false
 	}
-	if e, ok := fs["tls"]; ok {
-		p.tls(m, e.value, child(path, "tls"))
-	}
-	var oauth2 *probe.OAuth2Config
-	if e, ok := fs["auth"]; ok {
-		oauth2 = p.auth(m, e.value, child(path, "auth"))
-	}
-	if e, ok := fs["allowed_domains"]; ok {
-		m.AllowedDomains = p.allowedDomains(e.value, child(path, "allowed_domains"))
-	}
-	if e, ok := fs["connect_to"]; ok {
-		m.ConnectTo = p.connectTo(e.value, child(path, "connect_to"))
-	}
-	if oauth2 != nil {
-		// Built once, after tls, so the token endpoint is verified with
-		// the module's CA bundle and the token cache lives as long as the
-		// module.
-		oauth2.RootCAs = m.rootCAs
-		// The token endpoint is reached the way the module reaches
-		// Exchange: through its DNS server and connect_to overrides.
-		oauth2.Dial = probe.NewDialer(m.Settings())
-		m.oauth2 = probe.NewOAuth2(*oauth2)
-	}
-	return m
+	return v, true
 }
 
 func (p *parser) methods(n *yaml.Node, path string) []probe.Method {
@@ -233,9 +250,8 @@ func (p *parser) methods(n *yaml.Node, path string) []probe.Method {
 	return out
 }
 
-// validMethods are the values methods accepts: the POX methods, which are
-// also the default, and the opt-in v2_json.
-var validMethods = append(slices.Clone(probe.DefaultMethods), probe.MethodV2JSON)
+// validMethods are the values methods accepts.
+var validMethods = probe.SelectableMethods
 
 // v2 reads a v2 block; fields left out keep their defaults.
 func (p *parser) v2(n *yaml.Node, path string) *V2 {
@@ -390,27 +406,24 @@ var (
 	oauth2Fields   = []string{"tenant_id", "client_id", "client_secret", "client_secret_file", "scope", "token_url"}
 )
 
-// auth reads the auth block into m. For type oauth2 it returns the
-// authenticator's configuration, to be built once the module's CA pool is
-// known; nil otherwise or when the block has errors.
-func (p *parser) auth(m *Module, n *yaml.Node, path string) *probe.OAuth2Config {
+// auth reads the auth block into m; the secrets it names are read now,
+// so that building the module's prober does no I/O.
+func (p *parser) auth(m *Module, n *yaml.Node, path string) {
 	fs, ok := p.object(n, path, slices.Concat([]string{"type"}, passwordFields, oauth2Fields)...)
 	if !ok {
-		return nil
+		return
 	}
 	if e, ok := fs["type"]; ok {
 		f := child(path, "type")
 		s, ok := p.str(e.value, f)
 		if !ok {
-			return nil
+			return
 		}
-		switch s {
-		case AuthNone, AuthBasic, AuthNTLM, AuthOAuth2:
-			m.Auth.Type = s
-		default:
-			p.addf(e.value, f, "unknown auth type %q (valid: %s, %s, %s, %s)", s, AuthNone, AuthBasic, AuthNTLM, AuthOAuth2)
-			return nil
+		if !slices.Contains(probe.AuthTypes, probe.AuthType(s)) {
+			p.addf(e.value, f, "unknown auth type %q (valid: %s, %s, %s, %s)", s, probe.AuthNone, probe.AuthBasic, probe.AuthNTLM, probe.AuthOAuth2)
+			return
 		}
+		m.Auth.Type = probe.AuthType(s)
 	}
 
 	// Credentials of another type (or of none) are almost always a
@@ -423,19 +436,17 @@ func (p *parser) auth(m *Module, n *yaml.Node, path string) *probe.OAuth2Config 
 			}
 		}
 	}
-	const passwordTypes = AuthBasic + " or " + AuthNTLM
+	const passwordTypes = string(probe.AuthBasic) + " or " + string(probe.AuthNTLM)
 	switch m.Auth.Type {
-	case AuthNone:
+	case probe.AuthNone:
 		misplaced(passwordFields, passwordTypes)
-		misplaced(oauth2Fields, AuthOAuth2)
-		return nil
-	case AuthBasic, AuthNTLM:
-		misplaced(oauth2Fields, AuthOAuth2)
+		misplaced(oauth2Fields, string(probe.AuthOAuth2))
+	case probe.AuthBasic, probe.AuthNTLM:
+		misplaced(oauth2Fields, string(probe.AuthOAuth2))
 		p.passwordAuth(m, n, fs, path)
-		return nil
-	default: // AuthOAuth2
+	default: // probe.AuthOAuth2
 		misplaced(passwordFields, passwordTypes)
-		return p.oauth2Auth(m, n, fs, path)
+		p.oauth2Auth(m, n, fs, path)
 	}
 }
 
@@ -452,10 +463,10 @@ func (p *parser) passwordAuth(m *Module, n *yaml.Node, fs map[string]entry, path
 			switch {
 			case username == "":
 				err = errors.New("must not be empty")
-			case typ == AuthBasic && strings.Contains(username, ":"):
+			case typ == probe.AuthBasic && strings.Contains(username, ":"):
 				// RFC 7617: the user-id ends at the first colon.
 				err = errors.New("must not contain ':' with basic authentication")
-			case typ == AuthNTLM:
+			case typ == probe.AuthNTLM:
 				err = checkNTLMUser(username)
 			}
 			if err != nil {
@@ -468,15 +479,10 @@ func (p *parser) passwordAuth(m *Module, n *yaml.Node, fs map[string]entry, path
 		p.addf(n, child(path, "username"), "required with type: %s", typ)
 	}
 
-	inline, file, password, ok := p.secret(n, fs, path, "password", "password_file", "password file", typ)
+	inline, file, password, ok := p.secret(n, fs, path, "password", "password_file", "password file", string(typ))
 	m.Auth.Password, m.Auth.PasswordFile = inline, file
-	if !ok || !userOK {
-		return
-	}
-	if typ == AuthNTLM {
-		m.ntlm = &probe.NTLM{Username: username, Password: password}
-	} else {
-		m.basic = &probe.Basic{Username: username, Password: password}
+	if ok && userOK {
+		m.secrets = &moduleSecrets{password: password}
 	}
 }
 
@@ -523,7 +529,7 @@ func (p *parser) secret(n *yaml.Node, fs map[string]entry, path, inlineKey, file
 }
 
 // oauth2Auth reads the client-credentials settings of type oauth2.
-func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path string) *probe.OAuth2Config {
+func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path string) {
 	ok := true
 	// field reads a string field and checks it with check, which may
 	// normalise it. It returns "" when the field is missing or invalid.
@@ -552,11 +558,11 @@ func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path s
 	_, hasTenant := fs["tenant_id"]
 	_, hasTokenURL := fs["token_url"]
 	if !hasTenant && !hasTokenURL {
-		p.addf(n, child(path, "tenant_id"), "required with type: %s (or give token_url)", AuthOAuth2)
+		p.addf(n, child(path, "tenant_id"), "required with type: %s (or give token_url)", probe.AuthOAuth2)
 		ok = false
 	}
 	if m.Auth.TokenURL == "" && m.Auth.TenantID != "" {
-		m.Auth.TokenURL = fmt.Sprintf(DefaultOAuth2TokenURL, m.Auth.TenantID)
+		m.Auth.TokenURL = fmt.Sprintf(probe.DefaultOAuth2TokenURL, m.Auth.TenantID)
 	}
 
 	m.Auth.ClientID = field("client_id", func(s string) (string, error) {
@@ -569,7 +575,7 @@ func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path s
 		return s, nil
 	})
 	if _, given := fs["client_id"]; !given {
-		p.addf(n, child(path, "client_id"), "required with type: %s", AuthOAuth2)
+		p.addf(n, child(path, "client_id"), "required with type: %s", probe.AuthOAuth2)
 		ok = false
 	}
 
@@ -578,16 +584,10 @@ func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path s
 		m.Auth.Scope = field("scope", func(s string) (string, error) { return s, checkScope(s) })
 	}
 
-	inline, file, secret, secretOK := p.secret(n, fs, path, "client_secret", "client_secret_file", "client secret file", AuthOAuth2)
+	inline, file, secret, secretOK := p.secret(n, fs, path, "client_secret", "client_secret_file", "client secret file", string(probe.AuthOAuth2))
 	m.Auth.ClientSecret, m.Auth.ClientSecretFile = inline, file
-	if !ok || !secretOK {
-		return nil
-	}
-	return &probe.OAuth2Config{
-		TokenURL:     m.Auth.TokenURL,
-		ClientID:     m.Auth.ClientID,
-		ClientSecret: secret,
-		Scopes:       []string{m.Auth.Scope},
+	if ok && secretOK {
+		m.secrets = &moduleSecrets{clientSecret: secret}
 	}
 }
 
@@ -702,11 +702,11 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 	}
 }
 
-var expectFields = []string{"endpoint_host", "ews_url_host", "max_redirects", "protocols", "cert_min_days"}
+var expectFields = probe.ExpectationNames
 
 // expect reads a mailbox's expect block. An empty block is an error rather
 // than a silent "expect nothing": it is most likely a mis-indented one.
-func (p *parser) expect(n *yaml.Node, path string) *Expect {
+func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 	before := len(p.errs)
 	fs, ok := p.object(n, path, expectFields...)
 	if !ok {
@@ -719,7 +719,7 @@ func (p *parser) expect(n *yaml.Node, path string) *Expect {
 		p.addf(n, path, "must set at least one of %s (leave the field out to check nothing)", strings.Join(expectFields, ", "))
 		return nil
 	}
-	x := &Expect{}
+	x := &probe.Expectations{}
 	host := func(key string) string {
 		e, ok := fs[key]
 		if !ok {
@@ -737,29 +737,19 @@ func (p *parser) expect(n *yaml.Node, path string) *Expect {
 		}
 		return h
 	}
-	x.EndpointHost = host("endpoint_host")
-	x.EWSURLHost = host("ews_url_host")
-	if e, ok := fs["max_redirects"]; ok {
-		f := child(path, "max_redirects")
-		if v, ok := p.integer(e.value, f); ok {
-			if v < 0 || v > MaxRedirectsLimit {
-				p.addf(e.value, f, "must be between 0 and %d, not %d", MaxRedirectsLimit, v)
-			} else {
-				x.MaxRedirects = &v
-			}
+	x.EndpointHost = host(probe.ExpectEndpointHost)
+	x.EWSURLHost = host(probe.ExpectEWSURLHost)
+	if e, ok := fs[probe.ExpectMaxRedirects]; ok {
+		if v, ok := p.intBetween(e.value, child(path, probe.ExpectMaxRedirects), 0, probe.MaxRedirectsLimit); ok {
+			x.MaxRedirects = &v
 		}
 	}
-	if e, ok := fs["protocols"]; ok {
-		x.Protocols = p.nameList(e.value, child(path, "protocols"), "protocol", "to check none", enumName("protocol", expectProtocolNames))
+	if e, ok := fs[probe.ExpectProtocols]; ok {
+		x.Protocols = p.nameList(e.value, child(path, probe.ExpectProtocols), "protocol", "to check none", enumName("protocol", probe.ExpectationProtocols))
 	}
-	if e, ok := fs["cert_min_days"]; ok {
-		f := child(path, "cert_min_days")
-		if v, ok := p.integer(e.value, f); ok {
-			if v < 1 || v > MaxCertMinDays {
-				p.addf(e.value, f, "must be between 1 and %d, not %d", MaxCertMinDays, v)
-			} else {
-				x.CertMinDays = v
-			}
+	if e, ok := fs[probe.ExpectCertMinDays]; ok {
+		if v, ok := p.intBetween(e.value, child(path, probe.ExpectCertMinDays), 1, probe.MaxCertMinDays); ok {
+			x.CertMinDays = v
 		}
 	}
 	return x

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"unicode/utf8"
@@ -9,17 +8,6 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 )
-
-// AddressError reports a mailbox address the probe refuses before sending
-// anything on the network.
-type AddressError struct {
-	Address string
-	Reason  string
-}
-
-func (e *AddressError) Error() string {
-	return fmt.Sprintf("invalid mailbox address %q: %s", e.Address, e.Reason)
-}
 
 // idnaProfile converts a domain to its ASCII (A-label) form with the
 // registration-time rules, so odd forms (mixed scripts, invalid punycode,
@@ -35,11 +23,11 @@ var idnaProfile = idna.New(
 // NormalizeAddress checks a mailbox address and returns it with the domain
 // in lower-case A-label form, plus that domain. It refuses what a safe
 // client must never discover for: no '@', an empty or invalid local part,
-// IP literals, single-label names and bare public suffixes (the
-// "autodiscover.<tld>" leak of 2021).
+// and every domain NormalizeDomain refuses. The error is an *Error of class
+// bad_address.
 func NormalizeAddress(address string) (normalized, domain string, err error) {
 	fail := func(reason string) (string, string, error) {
-		return "", "", &AddressError{Address: address, Reason: reason}
+		return "", "", failf(ClassBadAddress, "invalid mailbox address %q: %s", address, reason)
 	}
 	if strings.TrimSpace(address) != address || address == "" {
 		return fail("empty or surrounded by white space")
@@ -48,23 +36,36 @@ func NormalizeAddress(address string) (normalized, domain string, err error) {
 	if at < 0 {
 		return fail("no '@'")
 	}
-	local, rawDomain := address[:at], address[at+1:]
+	local := address[:at]
 	if local == "" {
 		return fail("empty local part")
 	}
 	if len(local) > 64 || strings.ContainsAny(local, " \t\r\n<>()[]\\,;:\"@") {
 		return fail("local part has characters a mailbox address cannot have")
 	}
-	if rawDomain == "" {
+	domain, derr := NormalizeDomain(address[at+1:])
+	if derr != nil {
+		return fail(derr.Detail)
+	}
+	return local + "@" + domain, domain, nil
+}
+
+// NormalizeDomain checks a mail domain and returns its lower-case A-label
+// form. It refuses IP literals, single-label names and bare public
+// suffixes (the "autodiscover.<tld>" leak of 2021); the error's Detail
+// says why in a few words.
+func NormalizeDomain(raw string) (string, *Error) {
+	fail := func(reason string) (string, *Error) { return "", &Error{Class: ClassBadAddress, Detail: reason} }
+	if raw == "" {
 		return fail("empty domain")
 	}
-	if !utf8.ValidString(rawDomain) {
+	if !utf8.ValidString(raw) {
 		return fail("domain is not valid UTF-8")
 	}
-	if strings.HasPrefix(rawDomain, "[") || net.ParseIP(rawDomain) != nil {
+	if strings.HasPrefix(raw, "[") || net.ParseIP(raw) != nil {
 		return fail("domain is an IP address literal")
 	}
-	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(rawDomain, "."))
+	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(raw, "."))
 	if err != nil {
 		return fail("domain is not a valid (internationalised) domain name: " + err.Error())
 	}
@@ -75,5 +76,5 @@ func NormalizeAddress(address string) (normalized, domain string, err error) {
 	if _, err := publicsuffix.EffectiveTLDPlusOne(ascii); err != nil {
 		return fail("domain is a public suffix")
 	}
-	return local + "@" + ascii, ascii, nil
+	return ascii, nil
 }

@@ -2,9 +2,7 @@ package probe
 
 import (
 	"context"
-	"strings"
 	"sync"
-	"time"
 )
 
 // tlsHost is a TLS host of the run with the addresses DNS gave for it.
@@ -52,43 +50,17 @@ func (r *run) checkAddresses(ctx context.Context) {
 	r.res.AddressChecks = checks
 }
 
+// checkAddress is the chain's TLS dial against one address, with steps of
+// its own.
 func (r *run) checkAddress(ctx context.Context, h tlsHost, addr string) AddressCheck {
+	rec := newRecorder(r.start, 5)
+	out, _ := r.openTLS(ctx, rec, target{host: h.host, port: h.port}, []string{addr})
 	ac := AddressCheck{Host: h.host, Address: addr}
-	add := func(name StepName, started time.Time, err *stepError, detail string) {
-		st := Step{Host: h.host, Port: h.port, Address: addr, Name: name, OK: err == nil,
-			Start: started.Sub(r.start), Duration: time.Since(started), Detail: detail}
-		if err != nil {
-			st.ErrorClass = err.class
-			st.Detail = strings.TrimPrefix(st.Detail+": "+err.detail, ": ")
-		}
-		ac.Steps = append(ac.Steps, st)
+	if out != nil {
+		_ = out.conn.Close()
+		cert := out.cert
+		ac.Cert = &cert
 	}
-	started := time.Now()
-	conn, attempts := dialEach(ctx, []string{addr}, h.port, r.s.ConnectTo, r.s.stepTimeout())
-	if conn == nil {
-		err := failf("timeout", "no connection was tried before the deadline")
-		if len(attempts) > 0 && attempts[0].err != nil {
-			err = attempts[0].err
-		}
-		add(StepTCP, started, err, "")
-		return ac
-	}
-	add(StepTCP, started, nil, "connected")
-	started = time.Now()
-	out, err := handshake(ctx, conn, h.host, r.s.RootCAs, r.s.now(), r.s.stepTimeout())
-	if err != nil {
-		_ = conn.Close()
-		add(StepTLSHandshake, started, err, "")
-		return ac
-	}
-	defer out.conn.Close()
-	add(StepTLSHandshake, started, nil, tlsVersionName(out.state.Version))
-	now := time.Now()
-	add(StepCertName, now, out.nameErr, "")
-	add(StepCertTrust, now, out.trustErr, "")
-	add(StepCertValidity, now, out.validityErr, "NotAfter "+out.cert.NotAfter.UTC().Format(time.RFC3339))
-	cert := out.cert
-	cert.Address = addr
-	ac.Cert = &cert
+	ac.Steps = rec.steps
 	return ac
 }

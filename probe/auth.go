@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // Challenge is one scheme offered in a WWW-Authenticate header.
@@ -156,4 +160,135 @@ func schemeNames(cs []Challenge) string {
 		names = append(names, c.Scheme)
 	}
 	return strings.Join(names, ", ")
+}
+
+// authenticate answers a 401 challenge, but only over HTTPS whose
+// certificate passed, only to the mailbox's domain or an allowed domain,
+// and only with a scheme the authenticator supports.
+func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, body []byte, challenges []Challenge, certOK bool) (*response, bool) {
+	started := time.Now()
+	fail := func(err *Error) (*response, bool) {
+		r.rec.record(t, StepCredentials, started, addr, err, "")
+		return nil, false
+	}
+	if err := r.mayAnswer(t, u, challenges, certOK); err != nil {
+		return fail(err)
+	}
+	auth := r.p.auth
+	ch, ok := auth.Choose(challenges)
+	if !ok {
+		if uri := bearerAuthorizationURI(challenges); uri != "" {
+			return fail(failf(ClassBearerRequired, "the server wants OAuth (hybrid modern auth is enabled: authorization_uri=%s); the module's credentials cannot answer it", truncate(uri, 120)))
+		}
+		return fail(failf(ClassUnsupportedScheme, "none of the offered schemes (%s) is one the module may use", orNone(schemeNames(challenges))))
+	}
+	guard, key := r.p.guard, r.target.GuardKey
+	refused := func(format string, args ...any) (*response, bool) {
+		if guard != nil {
+			guard.Refused(key)
+		}
+		return fail(failf(ClassAuthFailed, format, args...))
+	}
+	ex := auth.NewExchange()
+	for round := 0; round < 4; round++ {
+		hdr, err := ex.Respond(ctx, ch)
+		if errors.Is(err, ErrRejected) {
+			return refused("the server refused the %s credentials of %s (HTTP 401 again)", ch.Scheme, auth.Identity())
+		}
+		if err != nil {
+			return fail(failf(ClassAuthError, "%s: %v", ch.Scheme, err))
+		}
+		req := newPOST(u, &r.p.s, r.mailbox)
+		req.Header.Set("Authorization", hdr)
+		resp, serr := hc.roundTrip(ctx, req, body, r.p.s.stepTimeout())
+		if serr != nil {
+			return fail(serr)
+		}
+		if resp.status != http.StatusUnauthorized {
+			if guard != nil {
+				guard.Accepted(key)
+			}
+			r.rec.record(t, StepCredentials, started, addr, nil, fmt.Sprintf("%s credentials of %s sent; server answered HTTP %d", ch.Scheme, auth.Identity(), resp.status))
+			return resp, true
+		}
+		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)
+		if !found {
+			return refused("the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme)
+		}
+		ch = again
+	}
+	return fail(failf(ClassAuthFailed, "too many authentication rounds"))
+}
+
+// mayAnswer applies the credential rules before any secret is produced:
+// credentials exist, the scheme is https, the certificate passed, the host
+// is in a paired domain and the account is not in back-off.
+func (r *run) mayAnswer(t target, u *url.URL, challenges []Challenge, certOK bool) *Error {
+	switch {
+	case r.p.auth == nil && bearerAuthorizationURI(challenges) != "":
+		return failf(ClassBearerRequired, "the server wants OAuth (hybrid modern auth is enabled: authorization_uri=%s) and the module has no credentials", truncate(bearerAuthorizationURI(challenges), 120))
+	case r.p.auth == nil:
+		return failf(ClassNoCredentials, "the server asks for credentials but the module has none configured")
+	case !strings.EqualFold(u.Scheme, "https"):
+		return failf(ClassWithheldPlainHTTP, "credentials are never sent over plain HTTP")
+	case !certOK:
+		return failf(ClassWithheldCertificate, "credentials withheld: the certificate of %s failed validation", t.host)
+	case !r.credentialsAllowed(t.host):
+		return failf(ClassWithheldDomain, "credentials withheld: %s is neither in %s nor in an allowed domain", t.host, r.homeDomain)
+	}
+	if guard := r.p.guard; guard != nil {
+		if until, blocked := guard.Blocked(r.target.GuardKey); blocked {
+			return failf(ClassAuthBackoff, "credentials withheld until %s (%s left): the server refused them before, and repeating a stale password locks accounts out", until.UTC().Format(time.RFC3339), time.Until(until).Round(time.Second))
+		}
+	}
+	return nil
+}
+
+func (r *run) credentialsAllowed(host string) bool {
+	if net.ParseIP(host) != nil {
+		return false
+	}
+	if inDomain(host, r.homeDomain) {
+		return true
+	}
+	for _, d := range r.p.s.AllowedDomains {
+		if inDomain(host, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// bearerAuthorizationURI returns the authorization_uri of a Bearer
+// challenge: Exchange advertises hybrid modern auth (or Exchange Online
+// OAuth) that way.
+func bearerAuthorizationURI(cs []Challenge) string {
+	for _, c := range cs {
+		if !strings.EqualFold(c.Scheme, "Bearer") {
+			continue
+		}
+		for _, p := range splitOutsideQuotes(c.Params, ',') {
+			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "authorization_uri") {
+				return strings.Trim(strings.TrimSpace(v), `"`)
+			}
+		}
+	}
+	return ""
+}
+
+func sameScheme(cs []Challenge, scheme string) (Challenge, bool) {
+	for _, c := range cs {
+		if strings.EqualFold(c.Scheme, scheme) {
+			return c, true
+		}
+	}
+	return Challenge{}, false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no scheme"
+	}
+	return s
 }

@@ -56,14 +56,15 @@ func TestWrongPasswordStopsCredentialsForTheBackoffPeriod(t *testing.T) {
 	clock := time.Now()
 	guard := NewBackoff(15*time.Minute, 4*time.Hour)
 	guard.now = func() time.Time { return clock }
-	s := Settings{
-		DNSServer: e.DNSAddr(), RootCAs: e.RootCAs(), ConnectTo: e.ConnectTo(),
-		Methods: []Method{MethodAutodiscoverDomain},
-		Auth:    &Basic{Username: mb.Username, Password: "stale-password"},
-		Guard:   guard, GuardKey: "lockout-una",
-	}
+	s := labSettings(e, mb)
+	s.Methods = []Method{MethodAutodiscoverDomain}
+	s.Auth.Password = "stale-password"
 	run := func() *Result {
-		res, err := Run(context.Background(), mb.Address, s)
+		p, err := NewProber(s, Env{Guard: guard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Run(context.Background(), Target{Address: mb.Address, GuardKey: "lockout-una"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,7 @@ func TestWrongPasswordStopsCredentialsForTheBackoffPeriod(t *testing.T) {
 
 	// The password is fixed and the back-off reset: credentials work again.
 	guard.Reset("lockout-una")
-	s.Auth = &Basic{Username: mb.Username, Password: "right-password"}
+	s.Auth.Password = "right-password"
 	if res := run(); !res.Success || res.AuthBackoff != 0 {
 		t.Errorf("after a reset with the right password: success=%v backoff=%v", res.Success, res.AuthBackoff)
 	}

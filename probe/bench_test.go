@@ -16,11 +16,14 @@ func BenchmarkHybridChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := settingsFor(e, mb)
+	p, err := probe.NewProber(settingsFor(e, mb), probe.Env{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		res, err := probe.Run(ctx, mb.Address, s)
+		res, err := p.Run(ctx, probe.Target{Address: mb.Address})
 		cancel()
 		if err != nil || !res.Success {
 			b.Fatalf("chain failed: %v %v", err, res.Reason)

@@ -29,19 +29,6 @@ type resolver struct {
 	timeout time.Duration
 }
 
-// stepError is a failed step: a fixed class for metrics and a detail for
-// people.
-type stepError struct {
-	class  string
-	detail string
-}
-
-func (e *stepError) Error() string { return e.class + ": " + e.detail }
-
-func failf(class, format string, args ...any) *stepError {
-	return &stepError{class: class, detail: fmt.Sprintf(format, args...)}
-}
-
 func newResolver(server string, timeout time.Duration) (*resolver, error) {
 	if server != "" {
 		return &resolver{servers: []string{server}, timeout: timeout}, nil
@@ -62,7 +49,7 @@ func newResolver(server string, timeout time.Duration) (*resolver, error) {
 
 // exchange asks each server in turn, over UDP and then TCP when the answer
 // was truncated. A definite answer (any rcode) from one server ends it.
-func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, *stepError) {
+func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, *Error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
@@ -94,9 +81,9 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 		}
 	}
 	if isTimeout(last) || ctx.Err() != nil {
-		return nil, failf("timeout", "no answer from %s within %s", strings.Join(r.servers, ", "), r.timeout)
+		return nil, failf(ClassTimeout, "no answer from %s within %s", strings.Join(r.servers, ", "), r.timeout)
 	}
-	return nil, failf("dns_error", "query for %s failed: %v", name, last)
+	return nil, failf(ClassDNSError, "query for %s failed: %v", name, last)
 }
 
 // hostLookup is what a successful A/AAAA lookup found.
@@ -107,7 +94,7 @@ type hostLookup struct {
 
 // lookupHost resolves A and AAAA (as the IP version allows) in parallel and
 // orders IPv4 before IPv6 so the dial order is predictable.
-func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (hostLookup, *stepError) {
+func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (hostLookup, *Error) {
 	var qtypes []uint16
 	if v != IPv6 {
 		qtypes = append(qtypes, dns.TypeA)
@@ -118,7 +105,7 @@ func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (ho
 	type answer struct {
 		addrs  []netip.Addr
 		cnames []string
-		err    *stepError
+		err    *Error
 	}
 	answers := make([]answer, len(qtypes))
 	// Both families are asked at once; the first is asked on this
@@ -137,13 +124,13 @@ func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (ho
 	wg.Wait()
 
 	var out hostLookup
-	var firstErr *stepError
+	var firstErr *Error
 	for _, a := range answers {
 		out.addrs = append(out.addrs, a.addrs...)
 		if len(a.cnames) > len(out.cnames) {
 			out.cnames = a.cnames
 		}
-		if a.err != nil && (firstErr == nil || firstErr.class == "no_records") {
+		if a.err != nil && (firstErr == nil || firstErr.Class == ClassNoRecords) {
 			firstErr = a.err
 		}
 	}
@@ -151,7 +138,7 @@ func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (ho
 		return out, nil
 	}
 	if firstErr == nil {
-		firstErr = failf("no_records", "%s has no %s records", host, familyWords(v))
+		firstErr = failf(ClassNoRecords, "%s has no %s records", host, familyWords(v))
 	}
 	return out, firstErr
 }
@@ -169,7 +156,7 @@ func familyWords(v IPVersion) string {
 // followCNAMEs returns the addresses of one type for host, following CNAMEs
 // both inside one answer and, when the resolver stopped at a CNAME, with a
 // further query for the target.
-func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, []string, *stepError) {
+func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, []string, *Error) {
 	current := dns.Fqdn(host)
 	var chain []string
 	for depth := 0; depth <= maxCNAMEDepth; depth++ {
@@ -180,14 +167,14 @@ func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) 
 		switch resp.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, chain, failf("nxdomain", "%s does not exist (NXDOMAIN)", strings.TrimSuffix(current, "."))
+			return nil, chain, failf(ClassNXDomain, "%s does not exist (NXDOMAIN)", strings.TrimSuffix(current, "."))
 		default:
-			return nil, chain, failf("servfail", "server answered %s for %s", dns.RcodeToString[resp.Rcode], strings.TrimSuffix(current, "."))
+			return nil, chain, failf(ClassServFail, "server answered %s for %s", dns.RcodeToString[resp.Rcode], strings.TrimSuffix(current, "."))
 		}
 		before := current
 		current, chain = applyCNAMEs(resp, current, chain)
 		if len(chain) > maxCNAMEDepth {
-			return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
+			return nil, chain, failf(ClassDNSError, "CNAME chain longer than %d", maxCNAMEDepth)
 		}
 		if addrs := addressesOf(resp, current); len(addrs) > 0 {
 			return addrs[:min(len(addrs), maxRecords)], chain, nil
@@ -196,10 +183,10 @@ func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) 
 		// records at its end means the target has none of this type.
 		// Only a server that does not recurse gets asked for the target.
 		if current == before || resp.RecursionAvailable {
-			return nil, chain, failf("no_records", "%s has no %s record", strings.TrimSuffix(current, "."), dns.TypeToString[qtype])
+			return nil, chain, failf(ClassNoRecords, "%s has no %s record", strings.TrimSuffix(current, "."), dns.TypeToString[qtype])
 		}
 	}
-	return nil, chain, failf("dns_error", "CNAME chain longer than %d", maxCNAMEDepth)
+	return nil, chain, failf(ClassDNSError, "CNAME chain longer than %d", maxCNAMEDepth)
 }
 
 // applyCNAMEs follows the CNAME records of one answer from name onwards.
@@ -252,7 +239,7 @@ type srvTarget struct {
 // lookupSRV returns the SRV records of name ordered by RFC 2782: lowest
 // priority first; within a priority the heavier weight first (a
 // deterministic stand-in for the weighted random pick, so runs repeat).
-func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *stepError) {
+func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *Error) {
 	resp, serr := r.exchange(ctx, name, dns.TypeSRV)
 	if serr != nil {
 		return nil, serr
@@ -260,9 +247,9 @@ func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *st
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		return nil, failf("nxdomain", "%s does not exist (NXDOMAIN)", name)
+		return nil, failf(ClassNXDomain, "%s does not exist (NXDOMAIN)", name)
 	default:
-		return nil, failf("servfail", "server answered %s for %s", dns.RcodeToString[resp.Rcode], name)
+		return nil, failf(ClassServFail, "server answered %s for %s", dns.RcodeToString[resp.Rcode], name)
 	}
 	var out []srvTarget
 	for _, rr := range resp.Answer {
@@ -276,7 +263,7 @@ func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *st
 		}
 	}
 	if len(out) == 0 {
-		return nil, failf("no_records", "%s has no SRV record", name)
+		return nil, failf(ClassNoRecords, "%s has no SRV record", name)
 	}
 	out = out[:min(len(out), maxRecords)]
 	sort.SliceStable(out, func(i, j int) bool {
@@ -291,7 +278,31 @@ func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *st
 	return out, nil
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+// resolve returns the addresses to dial for the target, recording the DNS
+// step. A connect_to override by name, or an IP literal, needs no DNS.
+func (r *run) resolve(ctx context.Context, t target) ([]string, bool) {
+	if _, ok := overrideFor(r.p.s.ConnectTo, t.host, t.port); ok || net.ParseIP(t.host) != nil {
+		return []string{t.host}, true
+	}
+	started := time.Now()
+	lk, err := r.p.dns.lookupHost(ctx, t.host, r.p.s.ipVersion())
+	if err != nil {
+		r.rec.record(t, StepDNS, started, "", err, "")
+		return nil, false
+	}
+	addrs := lk.strings()
+	detail := "resolved " + strings.Join(addrs, ", ")
+	if len(lk.cnames) > 0 {
+		detail += " via CNAME " + strings.Join(lk.cnames, " → ")
+	}
+	r.rec.record(t, StepDNS, started, "", nil, detail)
+	return addrs, true
+}
+
+func (lk hostLookup) strings() []string {
+	out := make([]string, 0, len(lk.addrs))
+	for _, a := range lk.addrs {
+		out = append(out, a.String())
+	}
+	return out
 }

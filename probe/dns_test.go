@@ -37,7 +37,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 		v      IPVersion
 		addrs  string
 		cnames string
-		class  string
+		class  ErrorClass
 	}{
 		{"A and AAAA, IPv4 first", "a.dns.test", IPAny, "127.0.0.31,127.0.0.32,::1", "", ""},
 		{"IPv6 only", "a.dns.test", IPv6, "::1", "", ""},
@@ -53,9 +53,9 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 			for _, a := range lk.addrs {
 				addrs = append(addrs, a.String())
 			}
-			class := ""
+			var class ErrorClass
 			if serr != nil {
-				class = serr.class
+				class = serr.Class
 			}
 			if strings.Join(addrs, ",") != tc.addrs || class != tc.class {
 				t.Errorf("lookupHost(%s) = %v, %q; want %s, %q", tc.host, addrs, class, tc.addrs, tc.class)
@@ -99,7 +99,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, serr := dead.lookupHost(ctx, "a.dns.test", IPv4)
-		if serr == nil || (serr.class != "timeout" && serr.class != "dns_error") {
+		if serr == nil || (serr.Class != "timeout" && serr.Class != "dns_error") {
 			t.Errorf("error %v, want timeout or dns_error", serr)
 		}
 	})

@@ -23,6 +23,20 @@
 // covers every redirect kind, and a URL or address seen twice ends the run
 // as a loop. The domain tree is never climbed.
 //
+// The contract: Settings describe a module as plain data; NewProber turns
+// them, once per configuration load, into a Prober that holds what probes
+// share (the resolver, the authenticator and its token cache, the
+// credential guard, the clock); Prober.Run takes a Target, the
+// per-mailbox part, and returns a Result. Every failure has an
+// ErrorClass from a closed vocabulary (ErrorClasses).
+//
+// Inside, one file per step kind: dns.go, tcp.go, tls.go (the one TLS
+// dial), post.go and auth.go (the POST and the credential rules),
+// redirect.go (the one validator of hosts servers name), methods.go (the
+// four candidate methods), v2.go, addresses.go, expect.go and log.go; every
+// step goes through the one recorder in recorder.go, and probe.go holds
+// Run and the candidate loop.
+//
 // The package knows nothing of Prometheus: the collector package turns a
 // Result into metrics, and Result.Log renders it for people.
 package probe

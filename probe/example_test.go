@@ -12,7 +12,7 @@ import (
 // Discover a hybrid mailbox in the simulated estate: the on-premises server
 // redirects the address to Exchange Online, whose front door redirects the
 // URL to a pod.
-func ExampleRun() {
+func ExampleProber_Run() {
 	estate, err := lab.New()
 	if err != nil {
 		panic(err)
@@ -23,15 +23,20 @@ func ExampleRun() {
 		panic(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	res, err := probe.Run(ctx, mb.Address, probe.Settings{
+	// A prober is built once per module and configuration load.
+	prober, err := probe.NewProber(probe.Settings{
 		DNSServer:      estate.DNSAddr(),
 		RootCAs:        estate.RootCAs(),
 		ConnectTo:      estate.ConnectTo(),
-		Auth:           &probe.Basic{Username: mb.Username, Password: mb.Password},
+		Auth:           probe.AuthSettings{Type: probe.AuthBasic, Username: mb.Username, Password: mb.Password},
 		AllowedDomains: mb.AllowedDomains,
-	})
+	}, probe.Env{})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := prober.Run(ctx, probe.Target{Address: mb.Address})
 	if err != nil {
 		panic(err)
 	}

@@ -8,24 +8,29 @@ import (
 	"time"
 )
 
-// checkExpectations compares the result with Settings.Expect. A failed
-// expectation fails the probe: the chain works but ends somewhere else.
-func (r *run) checkExpectations() {
-	e := r.s.Expect
+// checkExpectations compares the result with the target's expectations,
+// records a verdict for each and returns the names of those not met. A
+// failed expectation fails the probe: the chain works but ends somewhere
+// else.
+func (r *run) checkExpectations() []string {
+	e := r.target.Expect
+	if e == nil {
+		return nil
+	}
 	res := r.res
 	add := func(name string, ok bool, format string, args ...any) {
 		res.Expectations = append(res.Expectations, ExpectationResult{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	if e.EndpointHost != "" {
 		got := hostOf(res.FinalURL)
-		add("endpoint_host", strings.EqualFold(got, e.EndpointHost), "the Autodiscover URL that answered is on %s, expected %s", orNothing(got), e.EndpointHost)
+		add(ExpectEndpointHost, strings.EqualFold(got, e.EndpointHost), "the Autodiscover URL that answered is on %s, expected %s", orNothing(got), e.EndpointHost)
 	}
 	if e.EWSURLHost != "" {
 		got := hostOf(res.Response.EWSURL())
-		add("ews_url_host", strings.EqualFold(got, e.EWSURLHost), "the EWS URL points at %s, expected %s", orNothing(got), e.EWSURLHost)
+		add(ExpectEWSURLHost, strings.EqualFold(got, e.EWSURLHost), "the EWS URL points at %s, expected %s", orNothing(got), e.EWSURLHost)
 	}
 	if e.MaxRedirects != nil {
-		add("max_redirects", res.RedirectHops <= *e.MaxRedirects, "%d redirect hop(s), expected at most %d", res.RedirectHops, *e.MaxRedirects)
+		add(ExpectMaxRedirects, res.RedirectHops <= *e.MaxRedirects, "%d redirect hop(s), expected at most %d", res.RedirectHops, *e.MaxRedirects)
 	}
 	if len(e.Protocols) > 0 {
 		have := returnedProtocols(res.Response)
@@ -35,14 +40,14 @@ func (r *run) checkExpectations() {
 				missing = append(missing, p)
 			}
 		}
-		add("protocols", len(missing) == 0, "returned protocols [%s], expected [%s]%s", strings.Join(have, " "), strings.Join(e.Protocols, " "), missingNote(missing))
+		add(ExpectProtocols, len(missing) == 0, "returned protocols [%s], expected [%s]%s", strings.Join(have, " "), strings.Join(e.Protocols, " "), missingNote(missing))
 	}
 	if e.CertMinDays > 0 {
 		host, days := r.earliestCertificate()
 		if host == "" {
-			add("cert_min_days", false, "no certificate was seen, expected at least %d days left", e.CertMinDays)
+			add(ExpectCertMinDays, false, "no certificate was seen, expected at least %d days left", e.CertMinDays)
 		} else {
-			add("cert_min_days", days >= float64(e.CertMinDays), "the certificate of %s has %.1f days left, expected at least %d", host, days, e.CertMinDays)
+			add(ExpectCertMinDays, days >= float64(e.CertMinDays), "the certificate of %s has %.1f days left, expected at least %d", host, days, e.CertMinDays)
 		}
 	}
 	var failed []string
@@ -51,12 +56,7 @@ func (r *run) checkExpectations() {
 			failed = append(failed, x.Name)
 		}
 	}
-	if len(failed) > 0 {
-		if res.Success {
-			res.Reason = "expectation not met: " + strings.Join(failed, ", ")
-		}
-		res.Success = false
-	}
+	return failed
 }
 
 func orNothing(s string) string {
@@ -111,5 +111,5 @@ func (r *run) earliestCertificate() (string, float64) {
 	if host == "" {
 		return "", math.Inf(-1)
 	}
-	return host, earliest.Sub(r.s.now()).Hours() / 24
+	return host, earliest.Sub(r.p.now()).Hours() / 24
 }

@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +122,7 @@ func FuzzRedirectLocation(f *testing.F) {
 		}
 		u, serr := resolveLocation(b, location)
 		if serr != nil {
-			if u != nil || serr.class != "bad_redirect" {
+			if u != nil || serr.Class != ClassBadRedirect {
 				t.Fatalf("resolveLocation(%q) = %v, %v: want nil and bad_redirect", location, u, serr)
 			}
 			return
@@ -141,15 +142,15 @@ func FuzzRedirectLocation(f *testing.F) {
 		}
 		accepted := false
 		for _, pathRule := range []bool{false, true} {
-			cerr := checkRedirectURL(u, pathRule)
+			cerr := checkServerURL(u, redirectRule(pathRule))
 			if cerr != nil {
-				if cerr.class != "bad_redirect" || cerr.detail == "" {
-					t.Fatalf("checkRedirectURL(%q, %v) error %+v: want bad_redirect with a detail", u, pathRule, cerr)
+				if cerr.Class != ClassBadRedirect || cerr.Detail == "" {
+					t.Fatalf("checkServerURL(%q, %v) error %+v: want bad_redirect with a detail", u, pathRule, cerr)
 				}
 				if userInfoLeaked(u, cerr.Error()) {
-					t.Fatalf("checkRedirectURL(%q, %v) error %q carries user info", u, pathRule, cerr)
+					t.Fatalf("checkServerURL(%q, %v) error %q carries user info", u, pathRule, cerr)
 				}
-				if pathRule && accepted && !strings.Contains(cerr.detail, "path") {
+				if pathRule && accepted && !strings.Contains(cerr.Detail, "path") {
 					t.Fatalf("accepted without the path rule but refused with it for %q", cerr)
 				}
 				continue
@@ -167,7 +168,7 @@ func FuzzRedirectLocation(f *testing.F) {
 				t.Fatalf("accepted %q (pathRule %v): no host", u, pathRule)
 			case isIPLiteralHost(u):
 				if a, err := netip.ParseAddr(u.Hostname()); err == nil && a.Zone() != "" {
-					t.Fatalf("checkRedirectURL accepts the IPv6 literal with a zone %q (net.ParseIP refuses zones)", u.Host)
+					t.Fatalf("checkServerURL accepts the IPv6 literal with a zone %q (net.ParseIP refuses zones)", u.Host)
 				}
 				t.Fatalf("accepted %q (pathRule %v): host %q is an IP address literal", u, pathRule, u.Host)
 			case pathRule && !matchesAutodiscoverPath(u.EscapedPath()):
@@ -181,7 +182,7 @@ func FuzzRedirectLocation(f *testing.F) {
 		// in its normalized spelling is the same key.
 		p, err := url.Parse(n)
 		if err != nil && strings.ContainsAny(u.Hostname(), ":%") {
-			t.Fatalf("resolveLocation/checkRedirectURL accept the host %q, which is no DNS name (a colon, which url.Parse lets through in a scheme-relative Location, or a percent sign from %%25); normalizeURL gives %q", u.Host, n)
+			t.Fatalf("resolveLocation/checkServerURL accept the host %q, which is no DNS name (a colon, which url.Parse lets through in a scheme-relative Location, or a percent sign from %%25); normalizeURL gives %q", u.Host, n)
 		}
 		if err != nil {
 			t.Fatalf("normalizeURL(%q) = %q does not parse: %v", u, n, err)
@@ -339,12 +340,12 @@ func FuzzParseV2Answer(f *testing.F) {
 			}
 			return
 		}
-		switch err.class {
-		case "bad_payload":
+		switch err.Class {
+		case ClassBadPayload:
 			if ans != nil {
 				t.Fatalf("bad_payload with an answer %+v", ans)
 			}
-		case "v2_error":
+		case ClassV2Error:
 			if ans == nil {
 				t.Fatal("v2_error without the answer")
 			}
@@ -352,9 +353,9 @@ func FuzzParseV2Answer(f *testing.F) {
 				t.Fatalf("v2_error for status %d without an ErrorCode", status)
 			}
 		default:
-			t.Fatalf("error class %q (%v)", err.class, err)
+			t.Fatalf("error class %q (%v)", err.Class, err)
 		}
-		if err.detail == "" {
+		if err.Detail == "" {
 			t.Fatal("error without a detail")
 		}
 	})
@@ -386,8 +387,8 @@ func FuzzNormalizeAddress(f *testing.F) {
 	f.Fuzz(func(t *testing.T, addr string) {
 		norm, domain, err := NormalizeAddress(addr)
 		if err != nil {
-			var ae *AddressError
-			if !errors.As(err, &ae) || ae.Reason == "" || norm != "" || domain != "" {
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Class != ClassBadAddress || ae.Detail == "" || norm != "" || domain != "" {
 				t.Fatalf("NormalizeAddress(%q) = %q, %q, %v", addr, norm, domain, err)
 			}
 			return
@@ -568,7 +569,7 @@ const (
 
 // serveRaw runs one roundTrip against a server that reads the request and
 // answers with raw, then closes its end.
-func serveRaw(t *testing.T, raw []byte) (*response, *stepError, time.Duration) {
+func serveRaw(t *testing.T, raw []byte) (*response, *Error, time.Duration) {
 	client, server := net.Pipe()
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -587,7 +588,7 @@ func serveRaw(t *testing.T, raw []byte) (*response, *stepError, time.Duration) {
 
 	type result struct {
 		resp *response
-		err  *stepError
+		err  *Error
 	}
 	done := make(chan result, 1)
 	started := time.Now()
@@ -637,11 +638,11 @@ func FuzzHTTPResponse(f *testing.F) {
 		// What net/http itself makes of the same bytes, read in one piece.
 		direct, dbody, derr := readDirect(raw)
 		if err != nil {
-			if !isErrorClass(err.class) || err.detail == "" {
-				t.Fatalf("error class %q, detail %q: want a snake_case class and a detail", err.class, err.detail)
+			if !isErrorClass(err.Class) || err.Detail == "" {
+				t.Fatalf("error class %q, detail %q: want a class of the vocabulary and a detail", err.Class, err.Detail)
 			}
 			// Within the byte budget, a well-formed answer must be read.
-			if derr == nil && len(dbody) <= fuzzMaxBody && len(raw) <= fuzzMaxBody+maxHeaderBytes && err.class != "timeout" {
+			if derr == nil && len(dbody) <= fuzzMaxBody && len(raw) <= fuzzMaxBody+maxHeaderBytes && err.Class != ClassTimeout {
 				t.Fatalf("roundTrip refused an answer net/http reads (status %d, %d body bytes): %v", direct.StatusCode, len(dbody), err)
 			}
 			return
@@ -683,16 +684,7 @@ func readDirect(raw []byte) (*http.Response, []byte, error) {
 	return resp, body, nil
 }
 
-// isErrorClass reports whether class looks like a metric label value:
-// non-empty snake_case.
-func isErrorClass(class string) bool {
-	if class == "" {
-		return false
-	}
-	for _, r := range class {
-		if (r < 'a' || r > 'z') && r != '_' {
-			return false
-		}
-	}
-	return true
+// isErrorClass reports whether class is one of the vocabulary.
+func isErrorClass(class ErrorClass) bool {
+	return slices.Contains(ErrorClasses, class)
 }

@@ -56,7 +56,7 @@ type hostileCase struct {
 	wantMethod probe.Method
 	wantHost   string // "punycode:<unicode>" for the A-label of a Unicode name
 	wantStep   probe.StepName
-	wantClass  string
+	wantClass  probe.ErrorClass
 	wantDetail string // a substring of the step's Detail
 
 	// credsTo are the servers that legitimately receive credentials in
@@ -138,9 +138,19 @@ func hostilePunycode(t *testing.T, host string) string {
 	return a
 }
 
+// hostileOnlyAD limits a row to the autodiscover.<domain> candidate.
+var hostileOnlyAD = []probe.Method{probe.MethodAutodiscoverDomain}
+
+// hostilePast is when the expired certificates of the rows expired.
+var hostilePast = time.Now().Add(-48 * time.Hour)
+
+// hostileCases are every row, by theme.
 func hostileCases() []hostileCase {
-	onlyAD := []probe.Method{probe.MethodAutodiscoverDomain}
-	past := time.Now().Add(-48 * time.Hour)
+	return slices.Concat(hostileSchemeCases(), hostileForeignHostCases(), hostileLookAlikeCases(), hostileCertificateCases(), hostileSchemeOfferCases())
+}
+
+// hostileSchemeCases are the rows that try plain HTTP or a redirect loop to get the credentials out.
+func hostileSchemeCases() []hostileCase {
 	return []hostileCase{
 		{
 			name: "01 HTTP redirect method: Location to http://",
@@ -154,7 +164,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "02 3xx on the authenticated POST to http://",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusFound, Location: "http://mail.contoso.test/autodiscover/autodiscover.xml"})))
 				must(t, e.HTTP("mail.contoso.test", hostileBasicOnlyTrap("mail.contoso.test")))
@@ -165,7 +175,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "03 redirectUrl to http://",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: "http://mail.contoso.test/autodiscover/autodiscover.xml"})))
 				must(t, e.HTTP("mail.contoso.test", hostileBasicOnlyTrap("mail.contoso.test")))
@@ -175,8 +185,34 @@ func hostileCases() []hostileCase {
 			credsTo: []string{hostileOwnHost}, untouched: []string{"mail.contoso.test"},
 		},
 		{
+			name: "18 Basic challenge on plain HTTP port 80 of autodiscover.<domain>",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTP(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
+			},
+			wantMethod: probe.MethodHTTPRedirect, wantHost: hostileOwnHost, wantStep: probe.StepHTTPGet,
+			wantClass: "no_redirect", wantDetail: "HTTP 401",
+			noCredentialsStep: []string{hostileOwnHost},
+		},
+		{
+			name: "19 redirect loop between the own host and a foreign host",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("autodiscover.fabrikam.test")})))
+				// Back to the own URL, spelled with another case and :443.
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileOpen(lab.Reply{Status: http.StatusFound, Location: "https://AUTODISCOVER.contoso.test:443/Autodiscover/Autodiscover.xml"})))
+			},
+			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepRedirect,
+			wantClass: "loop", wantDetail: "already tried",
+			credsTo: []string{hostileOwnHost},
+		},
+	}
+}
+
+// hostileForeignHostCases are the rows that send the probe to a foreign host that challenges.
+func hostileForeignHostCases() []hostileCase {
+	return []hostileCase{
+		{
 			name:    "04a 307 to another domain with a valid certificate that challenges",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{Status: http.StatusTemporaryRedirect, Location: hostileADURL("autodiscover.fabrikam.test")})))
 				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
@@ -186,7 +222,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "04b redirectUrl to another domain with a valid certificate that challenges",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("autodiscover.fabrikam.test")})))
 				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
@@ -196,8 +232,75 @@ func hostileCases() []hostileCase {
 			credsTo: []string{hostileOwnHost},
 		},
 		{
+			name: "07 redirectAddr into a foreign domain whose autodiscover host challenges",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectAddr: "alice@fabrikam.test"})))
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap("alice@fabrikam.test")))
+			},
+			wantHop: 1, wantMethod: probe.MethodAutodiscoverDomain, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+			credsTo: []string{hostileOwnHost},
+		},
+		{
+			name: "09 SRV record to a foreign host with a valid certificate for itself",
+			setup: func(t *testing.T, e *lab.Estate) {
+				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, "mail.hoster.test")
+				must(t, e.HTTPS("mail.hoster.test", hostileTrap()))
+			},
+			wantMethod: probe.MethodSRV, wantHost: "mail.hoster.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+		},
+		{
+			name:    "13 302 after an accepted 401 to a foreign host that challenges too",
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusFound, Location: hostileADURL("autodiscover.fabrikam.test")})))
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
+			},
+			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+			credsTo: []string{hostileOwnHost},
+		},
+		{
+			name: "23 HTTP redirect method (spoofable port 80) to a foreign HTTPS host that challenges",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTP(hostileOwnHost, lab.Redirect(http.StatusFound, hostileADURL("autodiscover.fabrikam.test"))))
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
+			},
+			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+		},
+		{
+			name:    "28 scheme-relative Location (//foreign host/…) after an accepted 401",
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusMovedPermanently, Location: "//autodiscover.fabrikam.test/Autodiscover/Autodiscover.xml"})))
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
+			},
+			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+			credsTo: []string{hostileOwnHost},
+		},
+		{
+			name:    "30 parser confusion: Location https://own-host\\@foreign-host/…",
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusFound, Location: `https://autodiscover.contoso.test\@autodiscover.fabrikam.test/autodiscover/autodiscover.xml`})))
+				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepRedirect,
+			wantClass: "bad_redirect", wantDetail: "not a URL",
+			credsTo: []string{hostileOwnHost}, untouched: []string{"autodiscover.fabrikam.test"},
+		},
+	}
+}
+
+// hostileLookAlikeCases are the rows that disguise the target: IP literals, look-alike and IDN names, public suffixes, a domain-tree climb.
+func hostileLookAlikeCases() []hostileCase {
+	return []hostileCase{
+		{
 			name:    "05a 302 to an IPv4 literal whose certificate names the address",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				ip, err := e.IPOf("ip-trap.evil.test")
 				must(t, err)
@@ -210,7 +313,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "05b redirectUrl to an IPv4 literal with an explicit :443",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				ip, err := e.IPOf("ip-trap.evil.test")
 				must(t, err)
@@ -223,7 +326,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "06a look-alike domain evilcontoso.test (redirectUrl)",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("autodiscover.evilcontoso.test")})))
 				must(t, e.HTTPS("autodiscover.evilcontoso.test", hostileTrap()))
@@ -234,23 +337,13 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "06b look-alike domain contoso.test.evil.test (302)",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{Status: http.StatusFound, Location: hostileADURL("autodiscover.contoso.test.evil.test")})))
 				must(t, e.HTTPS("autodiscover.contoso.test.evil.test", hostileTrap()))
 			},
 			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.contoso.test.evil.test", wantStep: probe.StepCredentials,
 			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-		},
-		{
-			name: "07 redirectAddr into a foreign domain whose autodiscover host challenges",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectAddr: "alice@fabrikam.test"})))
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap("alice@fabrikam.test")))
-			},
-			wantHop: 1, wantMethod: probe.MethodAutodiscoverDomain, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-			credsTo: []string{hostileOwnHost},
 		},
 		{
 			name: "08a redirectAddr to a bare public suffix (alice@co.uk)",
@@ -278,67 +371,8 @@ func hostileCases() []hostileCase {
 			neverContacted: []string{"corp", "autodiscover.corp"},
 		},
 		{
-			name: "09 SRV record to a foreign host with a valid certificate for itself",
-			setup: func(t *testing.T, e *lab.Estate) {
-				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, "mail.hoster.test")
-				must(t, e.HTTPS("mail.hoster.test", hostileTrap()))
-			},
-			wantMethod: probe.MethodSRV, wantHost: "mail.hoster.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-		},
-		{
-			name: "10 SRV target presenting a certificate for the mailbox domain only",
-			setup: func(t *testing.T, e *lab.Estate) {
-				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, "mail.hoster.test")
-				must(t, e.HTTPS("mail.hoster.test", hostileTrap(), lab.WithCert(lab.CertSpec{Names: []string{hostileDomain, hostileOwnHost, "*." + hostileDomain}})))
-			},
-			wantMethod: probe.MethodSRV, wantHost: "mail.hoster.test", wantStep: probe.StepCertName,
-			wantClass: "name_mismatch", wantDetail: "doesn't match any name on the certificate",
-			badCert: []string{"mail.hoster.test"}, untouched: []string{"mail.hoster.test"},
-		},
-		{
-			name: "11 only Basic offered to an NTLM module",
-			auth: hostileAuthNTLM,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
-			},
-			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCredentials,
-			wantClass: "unsupported_scheme", wantDetail: "none of the offered schemes (Basic)",
-		},
-		{
-			name: "12 only Basic offered to an OAuth2 module",
-			auth: hostileAuthOAuth2,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
-			},
-			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCredentials,
-			wantClass: "unsupported_scheme", wantDetail: "none of the offered schemes (Basic)",
-		},
-		{
-			name:    "13 302 after an accepted 401 to a foreign host that challenges too",
-			methods: onlyAD,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusFound, Location: hostileADURL("autodiscover.fabrikam.test")})))
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
-			},
-			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-			credsTo: []string{hostileOwnHost},
-		},
-		{
-			name:    "14 Location with user info (https://user:pass@…) on the own domain",
-			methods: onlyAD,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{Status: http.StatusFound, Location: "https://alice:guess@mail.contoso.test/autodiscover/autodiscover.xml"})))
-				must(t, e.HTTPS("mail.contoso.test", hostileTrap()))
-			},
-			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepRedirect,
-			wantClass: "bad_redirect", wantDetail: "user info",
-			untouched: []string{"mail.contoso.test"},
-		},
-		{
 			name:    "15a IDN look-alike with a Cyrillic o, punycode form",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				host := hostilePunycode(t, "autodiscover."+hostileCyrillicContoso)
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL(host)})))
@@ -353,7 +387,7 @@ func hostileCases() []hostileCase {
 			// must be converted (IDNA, as NormalizeAddress does for
 			// addresses) and then judged like any foreign host.
 			name:    "15b IDN look-alike with a Cyrillic o, raw Unicode form",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				host := hostilePunycode(t, "autodiscover."+hostileCyrillicContoso)
 				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("autodiscover." + hostileCyrillicContoso)})))
@@ -362,6 +396,59 @@ func hostileCases() []hostileCase {
 			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "punycode:autodiscover." + hostileCyrillicContoso, wantStep: probe.StepCredentials,
 			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
 			credsTo: []string{hostileOwnHost},
+		},
+		{
+			name:    "22 domain-tree climb: only the parent domain exists and challenges",
+			mailbox: "alice@sub.contoso.test",
+			setup: func(t *testing.T, e *lab.Estate) {
+				for _, h := range []string{hostileDomain, hostileOwnHost, "autodiscover.test"} {
+					must(t, e.HTTPS(h, hostileTrap("alice@sub.contoso.test")))
+					must(t, e.HTTP(h, hostileBasicOnlyTrap(h)))
+				}
+				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, hostileOwnHost)
+			},
+			wantMethod: probe.MethodRootDomain, wantHost: "sub.contoso.test", wantStep: probe.StepDNS,
+			wantClass: "nxdomain", wantDetail: "does not exist",
+			untouched:      []string{hostileDomain, hostileOwnHost, "autodiscover.test"},
+			neverContacted: []string{hostileDomain, hostileOwnHost, "autodiscover.test", "_autodiscover._tcp." + hostileDomain},
+		},
+		{
+			name:    "26 look-alike of an allowed domain (evilpartner.test when partner.test is allowed)",
+			allowed: []string{"partner.test"},
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("pod.evilpartner.test")})))
+				must(t, e.HTTPS("pod.evilpartner.test", hostileTrap()))
+			},
+			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "pod.evilpartner.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "nor in an allowed domain",
+			credsTo: []string{hostileOwnHost},
+		},
+		{
+			name: "29 redirectAddr whose domain only looks like the mailbox's (alice@contoso.test.evil.test)",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectAddr: "alice@contoso.test.evil.test"})))
+				must(t, e.HTTPS("contoso.test.evil.test", hostileTrap("alice@contoso.test.evil.test")))
+			},
+			wantHop: 1, wantMethod: probe.MethodRootDomain, wantHost: "contoso.test.evil.test", wantStep: probe.StepCredentials,
+			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
+			credsTo: []string{hostileOwnHost},
+		},
+	}
+}
+
+// hostileCertificateCases are the rows whose hosts present a certificate that must not pass.
+func hostileCertificateCases() []hostileCase {
+	return []hostileCase{
+		{
+			name: "10 SRV target presenting a certificate for the mailbox domain only",
+			setup: func(t *testing.T, e *lab.Estate) {
+				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, "mail.hoster.test")
+				must(t, e.HTTPS("mail.hoster.test", hostileTrap(), lab.WithCert(lab.CertSpec{Names: []string{hostileDomain, hostileOwnHost, "*." + hostileDomain}})))
+			},
+			wantMethod: probe.MethodSRV, wantHost: "mail.hoster.test", wantStep: probe.StepCertName,
+			wantClass: "name_mismatch", wantDetail: "doesn't match any name on the certificate",
+			badCert: []string{"mail.hoster.test"}, untouched: []string{"mail.hoster.test"},
 		},
 		{
 			name:     "16 own domain, rogue-CA certificate, InsecureSkipVerify, challenges",
@@ -377,31 +464,11 @@ func hostileCases() []hostileCase {
 			name:     "17 own domain, expired certificate, InsecureSkipVerify, challenges",
 			insecure: true,
 			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileTrap(), lab.WithCert(lab.CertSpec{Names: []string{hostileOwnHost}, NotBefore: past.Add(-24 * time.Hour), NotAfter: past})))
+				must(t, e.HTTPS(hostileOwnHost, hostileTrap(), lab.WithCert(lab.CertSpec{Names: []string{hostileOwnHost}, NotBefore: hostilePast.Add(-24 * time.Hour), NotAfter: hostilePast})))
 			},
 			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCredentials,
 			wantClass: "withheld_certificate", wantDetail: "failed validation",
 			badCert: []string{hostileOwnHost},
-		},
-		{
-			name: "18 Basic challenge on plain HTTP port 80 of autodiscover.<domain>",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTP(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
-			},
-			wantMethod: probe.MethodHTTPRedirect, wantHost: hostileOwnHost, wantStep: probe.StepHTTPGet,
-			wantClass: "no_redirect", wantDetail: "HTTP 401",
-			noCredentialsStep: []string{hostileOwnHost},
-		},
-		{
-			name: "19 redirect loop between the own host and a foreign host",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("autodiscover.fabrikam.test")})))
-				// Back to the own URL, spelled with another case and :443.
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileOpen(lab.Reply{Status: http.StatusFound, Location: "https://AUTODISCOVER.contoso.test:443/Autodiscover/Autodiscover.xml"})))
-			},
-			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepRedirect,
-			wantClass: "loop", wantDetail: "already tried",
-			credsTo: []string{hostileOwnHost},
 		},
 		{
 			name:    "20a allowed domain with a name-mismatched certificate",
@@ -427,8 +494,53 @@ func hostileCases() []hostileCase {
 			credsTo: []string{hostileOwnHost}, badCert: []string{"pod.partner.test"},
 		},
 		{
+			name: "27 autodiscover.<domain> is a CNAME to a foreign host whose certificate names only itself",
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS("autodiscover.hoster.test", hostileTrap()))
+				e.AddCNAME(hostileOwnHost, "autodiscover.hoster.test")
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCertName,
+			wantClass: "name_mismatch", wantDetail: "doesn't match any name on the certificate",
+			badCert: []string{"autodiscover.hoster.test"}, untouched: []string{"autodiscover.hoster.test"},
+		},
+	}
+}
+
+// hostileSchemeOfferCases are the rows that offer a scheme the module must not answer, or no challenge at all.
+func hostileSchemeOfferCases() []hostileCase {
+	return []hostileCase{
+		{
+			name: "11 only Basic offered to an NTLM module",
+			auth: hostileAuthNTLM,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCredentials,
+			wantClass: "unsupported_scheme", wantDetail: "none of the offered schemes (Basic)",
+		},
+		{
+			name: "12 only Basic offered to an OAuth2 module",
+			auth: hostileAuthOAuth2,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileBasicOnlyTrap(hostileOwnHost)))
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCredentials,
+			wantClass: "unsupported_scheme", wantDetail: "none of the offered schemes (Basic)",
+		},
+		{
+			name:    "14 Location with user info (https://user:pass@…) on the own domain",
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{Status: http.StatusFound, Location: "https://alice:guess@mail.contoso.test/autodiscover/autodiscover.xml"})))
+				must(t, e.HTTPS("mail.contoso.test", hostileTrap()))
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepRedirect,
+			wantClass: "bad_redirect", wantDetail: "user info",
+			untouched: []string{"mail.contoso.test"},
+		},
+		{
 			name:    "21a foreign host answers 200 with a Basic WWW-Authenticate but no 401",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{RedirectURL: hostileADURL("autodiscover.fabrikam.test")})))
 				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileOKWithChallenge("text/html", "<html><body>Please sign in</body></html>")))
@@ -439,7 +551,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:    "21b own host answers 200 with a Basic WWW-Authenticate but no 401",
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOKWithChallenge("text/xml", "<html><body>Please sign in</body></html>")))
 			},
@@ -448,34 +560,9 @@ func hostileCases() []hostileCase {
 			noCredentialsStep: []string{hostileOwnHost},
 		},
 		{
-			name:    "22 domain-tree climb: only the parent domain exists and challenges",
-			mailbox: "alice@sub.contoso.test",
-			setup: func(t *testing.T, e *lab.Estate) {
-				for _, h := range []string{hostileDomain, hostileOwnHost, "autodiscover.test"} {
-					must(t, e.HTTPS(h, hostileTrap("alice@sub.contoso.test")))
-					must(t, e.HTTP(h, hostileBasicOnlyTrap(h)))
-				}
-				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, hostileOwnHost)
-			},
-			wantMethod: probe.MethodRootDomain, wantHost: "sub.contoso.test", wantStep: probe.StepDNS,
-			wantClass: "nxdomain", wantDetail: "does not exist",
-			untouched:      []string{hostileDomain, hostileOwnHost, "autodiscover.test"},
-			neverContacted: []string{hostileDomain, hostileOwnHost, "autodiscover.test", "_autodiscover._tcp." + hostileDomain},
-		},
-		// Beyond the list: more ways out.
-		{
-			name: "23 HTTP redirect method (spoofable port 80) to a foreign HTTPS host that challenges",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTP(hostileOwnHost, lab.Redirect(http.StatusFound, hostileADURL("autodiscover.fabrikam.test"))))
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
-			},
-			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-		},
-		{
 			name:    "24 OAuth2 module redirected to a foreign host offering Bearer",
 			auth:    hostileAuthOAuth2,
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{RedirectURL: hostileADURL("autodiscover.fabrikam.test")})))
 				ad := hostileTrap()
@@ -488,7 +575,7 @@ func hostileCases() []hostileCase {
 		{
 			name:    "25 NTLM module redirected to a foreign host offering Negotiate and NTLM",
 			auth:    hostileAuthNTLM,
-			methods: onlyAD,
+			methods: hostileOnlyAD,
 			setup: func(t *testing.T, e *lab.Estate) {
 				must(t, e.HTTPS(hostileOwnHost, hostileOpen(lab.Reply{Status: http.StatusFound, Location: hostileADURL("autodiscover.fabrikam.test")})))
 				ad := hostileTrap()
@@ -497,60 +584,6 @@ func hostileCases() []hostileCase {
 			},
 			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
 			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-		},
-		{
-			name:    "26 look-alike of an allowed domain (evilpartner.test when partner.test is allowed)",
-			allowed: []string{"partner.test"},
-			methods: onlyAD,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: hostileADURL("pod.evilpartner.test")})))
-				must(t, e.HTTPS("pod.evilpartner.test", hostileTrap()))
-			},
-			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "pod.evilpartner.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "nor in an allowed domain",
-			credsTo: []string{hostileOwnHost},
-		},
-		{
-			name: "27 autodiscover.<domain> is a CNAME to a foreign host whose certificate names only itself",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS("autodiscover.hoster.test", hostileTrap()))
-				e.AddCNAME(hostileOwnHost, "autodiscover.hoster.test")
-			},
-			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepCertName,
-			wantClass: "name_mismatch", wantDetail: "doesn't match any name on the certificate",
-			badCert: []string{"autodiscover.hoster.test"}, untouched: []string{"autodiscover.hoster.test"},
-		},
-		{
-			name:    "28 scheme-relative Location (//foreign host/…) after an accepted 401",
-			methods: onlyAD,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusMovedPermanently, Location: "//autodiscover.fabrikam.test/Autodiscover/Autodiscover.xml"})))
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
-			},
-			wantHop: 1, wantMethod: probe.MethodRedirect, wantHost: "autodiscover.fabrikam.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-			credsTo: []string{hostileOwnHost},
-		},
-		{
-			name: "29 redirectAddr whose domain only looks like the mailbox's (alice@contoso.test.evil.test)",
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectAddr: "alice@contoso.test.evil.test"})))
-				must(t, e.HTTPS("contoso.test.evil.test", hostileTrap("alice@contoso.test.evil.test")))
-			},
-			wantHop: 1, wantMethod: probe.MethodRootDomain, wantHost: "contoso.test.evil.test", wantStep: probe.StepCredentials,
-			wantClass: "withheld_domain", wantDetail: "neither in contoso.test",
-			credsTo: []string{hostileOwnHost},
-		},
-		{
-			name:    "30 parser confusion: Location https://own-host\\@foreign-host/…",
-			methods: onlyAD,
-			setup: func(t *testing.T, e *lab.Estate) {
-				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{Status: http.StatusFound, Location: `https://autodiscover.contoso.test\@autodiscover.fabrikam.test/autodiscover/autodiscover.xml`})))
-				must(t, e.HTTPS("autodiscover.fabrikam.test", hostileTrap()))
-			},
-			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepRedirect,
-			wantClass: "bad_redirect", wantDetail: "not a URL",
-			credsTo: []string{hostileOwnHost}, untouched: []string{"autodiscover.fabrikam.test"},
 		},
 	}
 }
@@ -583,15 +616,14 @@ func hostileProbeSettings(t *testing.T, e *lab.Estate, tc hostileCase, mailbox s
 	s.StepTimeout = hostileStepTimeout
 	switch tc.auth {
 	case hostileAuthNTLM:
-		s.Auth = &probe.NTLM{Username: `CONTOSO\alice`, Password: hostilePassword, Workstation: "PROBE01"}
+		s.Auth = probe.AuthSettings{Type: probe.AuthNTLM, Username: `CONTOSO\alice`, Password: hostilePassword, Workstation: "PROBE01"}
 	case hostileAuthOAuth2:
-		s.Auth = probe.NewOAuth2(probe.OAuth2Config{
+		s.Auth = probe.AuthSettings{
+			Type:         probe.AuthOAuth2,
 			TokenURL:     "https://" + tokenHost + "/tenant/oauth2/v2.0/token",
 			ClientID:     hostileClientID,
 			ClientSecret: hostileSecret,
-			RootCAs:      e.RootCAs(),
-			Dial:         probe.NewDialer(s),
-		})
+		}
 	}
 	return s
 }
@@ -648,7 +680,7 @@ func TestHostileEstatesNeverGetCredentials(t *testing.T) {
 				t.Errorf("step %s = %q (method %s, class %q), want method %s failed with %q\n%s", tc.wantStep, stepLine(st), st.Method, st.ErrorClass, tc.wantMethod, tc.wantClass, log)
 			case st.Detail == "" || !strings.Contains(st.Detail, tc.wantDetail):
 				t.Errorf("step %s detail %q, want it to mention %q\n%s", tc.wantStep, st.Detail, tc.wantDetail, log)
-			case !strings.Contains(log, "FAILED ("+tc.wantClass+"): "+st.Detail):
+			case !strings.Contains(log, "FAILED ("+string(tc.wantClass)+"): "+st.Detail):
 				t.Errorf("the step log does not show the failure %q with its detail\n%s", tc.wantClass, log)
 			}
 

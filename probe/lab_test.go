@@ -21,25 +21,23 @@ func newEstate(t testing.TB) *lab.Estate {
 }
 
 // settingsFor points a probe at the estate with the mailbox's credentials.
-func settingsFor(e *lab.Estate, mb lab.Mailbox) probe.Settings {
-	s := probe.Settings{
-		DNSServer:      e.DNSAddr(),
-		RootCAs:        e.RootCAs(),
-		ConnectTo:      e.ConnectTo(),
-		AllowedDomains: mb.AllowedDomains,
-		StepTimeout:    5 * time.Second,
+func settingsFor(e *lab.Estate, mb lab.Mailbox) probe.Settings { return probe.LabSettings(e, mb) }
+
+// runProbe builds a prober for s, as a configuration load does, and runs
+// it once for address.
+func runProbe(ctx context.Context, address string, s probe.Settings) (*probe.Result, error) {
+	p, err := probe.NewProber(s, probe.Env{})
+	if err != nil {
+		return nil, err
 	}
-	if mb.Username != "" {
-		s.Auth = &probe.Basic{Username: mb.Username, Password: mb.Password}
-	}
-	return s
+	return p.Run(ctx, probe.Target{Address: address})
 }
 
 func mustRun(t *testing.T, address string, s probe.Settings) *probe.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := probe.Run(ctx, address, s)
+	res, err := runProbe(ctx, address, s)
 	if err != nil {
 		t.Fatalf("Run(%q): %v", address, err)
 	}

@@ -109,7 +109,7 @@ func stepPhrase(s Step) string {
 func writeStepLine(w io.Writer, indent string, s Step) {
 	mark, verdict := "✓", "OK"
 	if !s.OK {
-		mark, verdict = "✗", "FAILED ("+s.ErrorClass+")"
+		mark, verdict = "✗", "FAILED ("+string(s.ErrorClass)+")"
 	}
 	fmt.Fprintf(w, "%s%s %s … %s", indent, mark, stepPhrase(s), verdict)
 	if s.Detail != "" {

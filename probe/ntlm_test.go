@@ -37,7 +37,7 @@ func ntlmLab(t *testing.T, challenges []string, username, password string) (*lab
 	}
 	must(t, e.HTTPS(ntlmHost, ad))
 	s := settingsFor(e, lab.Mailbox{})
-	s.Auth = &probe.NTLM{Username: username, Password: password, Workstation: "PROBE01"}
+	s.Auth = probe.AuthSettings{Type: probe.AuthNTLM, Username: username, Password: password, Workstation: "PROBE01"}
 	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
 	return e, s
 }
@@ -148,7 +148,7 @@ func TestNTLMNeverDowngradesToBasic(t *testing.T) {
 				Challenges: challenges,
 			}))
 			s := settingsFor(e, lab.Mailbox{})
-			s.Auth = &probe.NTLM{Username: `CONTOSO\nina`, Password: ntlmPassword}
+			s.Auth = probe.AuthSettings{Type: probe.AuthNTLM, Username: `CONTOSO\nina`, Password: ntlmPassword}
 			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
 			res := mustRun(t, ntlmMailbox, s)
 			if res.Success {
@@ -221,7 +221,7 @@ func TestNTLMHostileChallengeIsAnAuthError(t *testing.T) {
 				w.WriteHeader(http.StatusUnauthorized)
 			})))
 			s := settingsFor(e, lab.Mailbox{})
-			s.Auth = &probe.NTLM{Username: `CONTOSO\nina`, Password: ntlmPassword}
+			s.Auth = probe.AuthSettings{Type: probe.AuthNTLM, Username: `CONTOSO\nina`, Password: ntlmPassword}
 			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
 			res := mustRun(t, ntlmMailbox, s)
 			if res.Success {

@@ -16,11 +16,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// DefaultOAuth2Scope is Exchange Online's app-only scope.
-const DefaultOAuth2Scope = "https://outlook.office365.com/.default"
-
-// OAuth2Config configures the client-credentials flow.
-type OAuth2Config struct {
+// oauth2Config configures the client-credentials flow.
+type oauth2Config struct {
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
@@ -30,7 +27,6 @@ type OAuth2Config struct {
 	// Timeout bounds one token request; 0 means 10s.
 	Timeout time.Duration
 	// Dial connects to the token endpoint; nil means the system resolver.
-	// NewDialer gives one that honours a module's DNS server and connect_to.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -45,8 +41,8 @@ type OAuth2 struct {
 	token *oauth2.Token
 }
 
-// NewOAuth2 returns the authenticator for cfg.
-func NewOAuth2(cfg OAuth2Config) *OAuth2 {
+// newOAuth2 returns the authenticator for cfg.
+func newOAuth2(cfg oauth2Config) *OAuth2 {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second

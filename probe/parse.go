@@ -40,46 +40,33 @@ func BuildRequest(schema Schema, address string) []byte {
 	return b.Bytes()
 }
 
-// ParseError classes. They are a fixed vocabulary because callers use them
-// as metric label values.
-const (
-	ParseEmptyBody       = "empty_body"       // nothing but whitespace
-	ParseBadXML          = "bad_xml"          // not well-formed, bad charset, too deep, too many tokens, DTD
-	ParseNotAutodiscover = "not_autodiscover" // well-formed XML of some other kind
-	ParseNoAction        = "no_action"        // a Response with neither an Action nor an Error
-	ParseBadAction       = "bad_action"       // unknown Action, or a redirect without its target
-)
-
-// ParseError says why an answer is not a usable Autodiscover response.
-type ParseError struct {
-	Class  string // one of the Parse* class constants
-	Detail string // short, human-readable; quotes at most a clipped bit of the body
+// parseErrorf builds the error of an answer that is not a usable
+// Autodiscover response; the detail starts with what kind of problem it
+// is, because it goes into the step log as it is.
+func parseErrorf(class ErrorClass, format string, args ...any) *Error {
+	return parseError(class, fmt.Sprintf(format, args...))
 }
 
-func (e *ParseError) Error() string {
+func parseError(class ErrorClass, detail string) *Error {
 	var prefix string
-	switch e.Class {
-	case ParseEmptyBody:
+	switch class {
+	case ClassEmptyBody:
 		prefix = "empty Autodiscover answer"
-	case ParseBadXML:
+	case ClassBadXML:
 		prefix = "malformed XML"
-	case ParseNotAutodiscover:
+	case ClassNotAutodiscover:
 		prefix = "not an Autodiscover answer"
-	case ParseNoAction:
+	case ClassNoAction:
 		prefix = "Autodiscover answer without an action"
-	case ParseBadAction:
+	case ClassBadAction:
 		prefix = "bad Autodiscover action"
 	default:
 		prefix = "unusable Autodiscover answer"
 	}
-	if e.Detail == "" {
-		return prefix
+	if detail == "" {
+		return &Error{Class: class, Detail: prefix}
 	}
-	return prefix + ": " + e.Detail
-}
-
-func parseErrorf(class, format string, args ...any) *ParseError {
-	return &ParseError{Class: class, Detail: fmt.Sprintf(format, args...)}
+	return &Error{Class: class, Detail: prefix + ": " + detail}
 }
 
 // Limits on what ParseResponse will tokenize. The deepest legitimate path
@@ -99,11 +86,11 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // ParseResponse parses a POX Autodiscover answer (Outlook or MobileSync).
 // Elements are matched by local name, case-insensitively, because servers
 // and older clients disagree on namespaces (http vs https) and on spelling
-// (RedirectUrl vs RedirectURL). Every error is a *ParseError.
+// (RedirectUrl vs RedirectURL). Every error is an *Error.
 func ParseResponse(body []byte) (*Response, error) {
 	body = bytes.TrimLeftFunc(bytes.TrimPrefix(body, utf8BOM), unicode.IsSpace)
 	if len(body) == 0 {
-		return nil, &ParseError{Class: ParseEmptyBody, Detail: "the body is empty"}
+		return nil, parseError(ClassEmptyBody, "the body is empty")
 	}
 	root, err := decodeXMLTree(body)
 	if err != nil {
@@ -111,7 +98,7 @@ func ParseResponse(body []byte) (*Response, error) {
 	}
 	respNode := root.child("Response")
 	if respNode == nil {
-		return nil, &ParseError{Class: ParseNotAutodiscover, Detail: "no Response element under Autodiscover"}
+		return nil, parseError(ClassNotAutodiscover, "no Response element under Autodiscover")
 	}
 	resp := &Response{Schema: SchemaOutlook, User: userFromNode(respNode.child("User"))}
 	if strings.Contains(strings.ToLower(respNode.space), "mobilesync") {
@@ -129,7 +116,7 @@ func ParseResponse(body []byte) (*Response, error) {
 		return nil, err
 	}
 	if resp.Action == "" && resp.Error == nil {
-		return nil, &ParseError{Class: ParseNoAction, Detail: "the Response has neither an Action nor an Error"}
+		return nil, parseError(ClassNoAction, "the Response has neither an Action nor an Error")
 	}
 	return resp, nil
 }
@@ -171,7 +158,7 @@ func normaliseAction(raw string) (string, error) {
 			return known, nil
 		}
 	}
-	return "", parseErrorf(ParseBadAction, "unknown Action %q", clipInput(raw))
+	return "", parseErrorf(ClassBadAction, "unknown Action %q", clipInput(raw))
 }
 
 // checkRedirectTarget rejects a redirect that does not say where to go:
@@ -179,9 +166,9 @@ func normaliseAction(raw string) (string, error) {
 func checkRedirectTarget(resp *Response) error {
 	switch {
 	case resp.Action == ActionRedirectAddr && resp.RedirectAddr == "":
-		return &ParseError{Class: ParseBadAction, Detail: "Action redirectAddr without a RedirectAddr"}
+		return parseError(ClassBadAction, "Action redirectAddr without a RedirectAddr")
 	case resp.Action == ActionRedirectURL && resp.RedirectURL == "":
-		return &ParseError{Class: ParseBadAction, Detail: "Action redirectUrl without a RedirectUrl"}
+		return parseError(ClassBadAction, "Action redirectUrl without a RedirectUrl")
 	}
 	return nil
 }
@@ -207,14 +194,14 @@ func fillMobileSync(resp *Response, action *xnode) error {
 		}
 		if strings.EqualFold(k.local, "Redirect") {
 			if k.text == "" {
-				return &ParseError{Class: ParseBadAction, Detail: "Action/Redirect without an address"}
+				return parseError(ClassBadAction, "Action/Redirect without an address")
 			}
 			resp.Action, resp.RedirectAddr = ActionRedirectAddr, k.text
 			return nil
 		}
 	}
 	if resp.Error == nil && len(action.kids) > 0 {
-		return &ParseError{Class: ParseBadAction, Detail: "Action holds no Settings, Redirect or Error"}
+		return parseError(ClassBadAction, "Action holds no Settings, Redirect or Error")
 	}
 	return nil
 }
@@ -391,7 +378,7 @@ func decodeXMLTree(body []byte) (*xnode, error) {
 	var b treeBuilder
 	for tokens := 0; !b.done; tokens++ {
 		if tokens >= maxXMLTokens {
-			return nil, parseErrorf(ParseBadXML, "more than %d XML tokens", maxXMLTokens)
+			return nil, parseErrorf(ClassBadXML, "more than %d XML tokens", maxXMLTokens)
 		}
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -421,7 +408,7 @@ func (b *treeBuilder) add(tok xml.Token) error {
 		// changes. Before the root, wait for the root name so that an HTML
 		// page with <!DOCTYPE html> is reported as what it is.
 		if b.root != nil {
-			return &ParseError{Class: ParseBadXML, Detail: "DTD/directive inside the document is not allowed"}
+			return parseError(ClassBadXML, "DTD/directive inside the document is not allowed")
 		}
 		b.sawDTD = true
 	}
@@ -430,15 +417,15 @@ func (b *treeBuilder) add(tok xml.Token) error {
 
 func (b *treeBuilder) start(t xml.StartElement) error {
 	if len(b.stack) >= maxXMLDepth {
-		return parseErrorf(ParseBadXML, "elements nested deeper than %d", maxXMLDepth)
+		return parseErrorf(ClassBadXML, "elements nested deeper than %d", maxXMLDepth)
 	}
 	n := &xnode{space: t.Name.Space, local: t.Name.Local, attrs: t.Attr}
 	if b.root == nil {
 		if !strings.EqualFold(n.local, "Autodiscover") {
-			return parseErrorf(ParseNotAutodiscover, "root element is %s", clipInput(n.local))
+			return parseErrorf(ClassNotAutodiscover, "root element is %s", clipInput(n.local))
 		}
 		if b.sawDTD {
-			return &ParseError{Class: ParseBadXML, Detail: "DOCTYPE/ENTITY declarations are not allowed"}
+			return parseError(ClassBadXML, "DOCTYPE/ENTITY declarations are not allowed")
 		}
 		b.root = n
 	} else {
@@ -465,30 +452,30 @@ func (b *treeBuilder) text(t xml.CharData) error {
 	}
 	// Text outside any element: JSON, plain text, a server banner…
 	if len(bytes.TrimSpace(t)) > 0 {
-		return parseErrorf(ParseBadXML, "text outside the root element: %q", clipInput(string(t)))
+		return parseErrorf(ClassBadXML, "text outside the root element: %q", clipInput(string(t)))
 	}
 	return nil
 }
 
 func (b *treeBuilder) eofError() error {
 	if b.root == nil {
-		return &ParseError{Class: ParseBadXML, Detail: "no root element"}
+		return parseError(ClassBadXML, "no root element")
 	}
-	return &ParseError{Class: ParseBadXML, Detail: "truncated document"}
+	return parseError(ClassBadXML, "truncated document")
 }
 
-// decoderError turns an encoding/xml error into a bad_xml ParseError. Its
+// decoderError turns an encoding/xml error into a bad_xml *Error. Its
 // messages quote element names and declared encodings, so they are clipped.
 func decoderError(err error) error {
 	var ce *charsetError
 	if errors.As(err, &ce) {
-		return &ParseError{Class: ParseBadXML, Detail: ce.Error()}
+		return parseError(ClassBadXML, ce.Error())
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return parseErrorf(ParseBadXML, "line %d: %s", se.Line, clipInput(se.Msg))
+		return parseErrorf(ClassBadXML, "line %d: %s", se.Line, clipInput(se.Msg))
 	}
-	return &ParseError{Class: ParseBadXML, Detail: clipInput(err.Error())}
+	return parseError(ClassBadXML, clipInput(err.Error()))
 }
 
 // clipInput shortens server-supplied text for a Detail and replaces control

@@ -301,44 +301,44 @@ func TestParseResponseRejectsNonAnswers(t *testing.T) {
 	tests := []struct {
 		name       string
 		body       string
-		wantClass  string
+		wantClass  ErrorClass
 		wantDetail string // substring of Detail
 	}{
-		{"empty body", "", ParseEmptyBody, "empty"},
-		{"whitespace and BOM only", "\xEF\xBB\xBF \n\t", ParseEmptyBody, "empty"},
+		{"empty body", "", ClassEmptyBody, "empty"},
+		{"whitespace and BOM only", "\xEF\xBB\xBF \n\t", ClassEmptyBody, "empty"},
 		{
 			"HTML page is named by its root",
 			"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Contoso</title></head><body>&nbsp;<br></body></html>",
-			ParseNotAutodiscover, "root element is html",
+			ClassNotAutodiscover, "root element is html",
 		},
-		{"SOAP envelope", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>`, ParseNotAutodiscover, "root element is Envelope"},
-		{"JSON body", `{"Protocol":"Ews","Url":"https://outlook.office365.com/EWS/Exchange.asmx"}`, ParseBadXML, "text outside the root element"},
-		{"garbage bytes", "\x00\x01\x02\xff\xfe not xml at all", ParseBadXML, ""},
-		{"comment only", "<!-- nothing here -->", ParseBadXML, "no root element"},
-		{"truncated XML", string(parseFixture(t, "f1_onprem_settings")[:400]), ParseBadXML, "unexpected EOF"},
-		{"mismatched end tag", "<Autodiscover><Response></Autodiscover>", ParseBadXML, "line 1"},
-		{"Autodiscover without Response", `<Autodiscover xmlns="` + parseTestBaseNS + `"><Foo/></Autodiscover>`, ParseNotAutodiscover, "no Response"},
-		{"Account without Action or Error", string(parseOutlookAccountXML(`<AccountType>email</AccountType>`)), ParseNoAction, "neither"},
-		{"Response without Account", `<Autodiscover><Response><User><DisplayName>x</DisplayName></User></Response></Autodiscover>`, ParseNoAction, "neither"},
-		{"unknown Action", string(parseOutlookAccountXML(`<Action>frobnicate</Action>`)), ParseBadAction, `"frobnicate"`},
-		{"redirectUrl without RedirectUrl", string(parseOutlookAccountXML(`<Action>redirectUrl</Action><RedirectAddr>a@b.example</RedirectAddr>`)), ParseBadAction, "without a RedirectUrl"},
-		{"redirectAddr without RedirectAddr", string(parseOutlookAccountXML(`<Action>redirectAddr</Action><RedirectAddr> </RedirectAddr>`)), ParseBadAction, "without a RedirectAddr"},
-		{"MobileSync Redirect without address", string(parseMobileActionXML(`<Redirect/>`)), ParseBadAction, "without an address"},
-		{"MobileSync Action with unknown content", string(parseMobileActionXML(`<Reboot/>`)), ParseBadAction, "no Settings"},
+		{"SOAP envelope", `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>`, ClassNotAutodiscover, "root element is Envelope"},
+		{"JSON body", `{"Protocol":"Ews","Url":"https://outlook.office365.com/EWS/Exchange.asmx"}`, ClassBadXML, "text outside the root element"},
+		{"garbage bytes", "\x00\x01\x02\xff\xfe not xml at all", ClassBadXML, ""},
+		{"comment only", "<!-- nothing here -->", ClassBadXML, "no root element"},
+		{"truncated XML", string(parseFixture(t, "f1_onprem_settings")[:400]), ClassBadXML, "unexpected EOF"},
+		{"mismatched end tag", "<Autodiscover><Response></Autodiscover>", ClassBadXML, "line 1"},
+		{"Autodiscover without Response", `<Autodiscover xmlns="` + parseTestBaseNS + `"><Foo/></Autodiscover>`, ClassNotAutodiscover, "no Response"},
+		{"Account without Action or Error", string(parseOutlookAccountXML(`<AccountType>email</AccountType>`)), ClassNoAction, "neither"},
+		{"Response without Account", `<Autodiscover><Response><User><DisplayName>x</DisplayName></User></Response></Autodiscover>`, ClassNoAction, "neither"},
+		{"unknown Action", string(parseOutlookAccountXML(`<Action>frobnicate</Action>`)), ClassBadAction, `"frobnicate"`},
+		{"redirectUrl without RedirectUrl", string(parseOutlookAccountXML(`<Action>redirectUrl</Action><RedirectAddr>a@b.example</RedirectAddr>`)), ClassBadAction, "without a RedirectUrl"},
+		{"redirectAddr without RedirectAddr", string(parseOutlookAccountXML(`<Action>redirectAddr</Action><RedirectAddr> </RedirectAddr>`)), ClassBadAction, "without a RedirectAddr"},
+		{"MobileSync Redirect without address", string(parseMobileActionXML(`<Redirect/>`)), ClassBadAction, "without an address"},
+		{"MobileSync Action with unknown content", string(parseMobileActionXML(`<Reboot/>`)), ClassBadAction, "no Settings"},
 		{
 			"DOCTYPE with an entity",
 			`<?xml version="1.0"?><!DOCTYPE Autodiscover [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>` +
 				`<Autodiscover><Response><Error><Message>&xxe;</Message></Error></Response></Autodiscover>`,
-			ParseBadXML, "DOCTYPE",
+			ClassBadXML, "DOCTYPE",
 		},
-		{"DOCTYPE inside the document", `<Autodiscover><!DOCTYPE x><Response/></Autodiscover>`, ParseBadXML, "not allowed"},
-		{"undefined entity", string(parseOutlookAccountXML(`<Action>redirectAddr</Action><RedirectAddr>&lol;</RedirectAddr>`)), ParseBadXML, "entity"},
-		{"nesting 100 deep", nested, ParseBadXML, "deeper than 64"},
-		{"too many tokens", manyTokens, ParseBadXML, "tokens"},
+		{"DOCTYPE inside the document", `<Autodiscover><!DOCTYPE x><Response/></Autodiscover>`, ClassBadXML, "not allowed"},
+		{"undefined entity", string(parseOutlookAccountXML(`<Action>redirectAddr</Action><RedirectAddr>&lol;</RedirectAddr>`)), ClassBadXML, "entity"},
+		{"nesting 100 deep", nested, ClassBadXML, "deeper than 64"},
+		{"too many tokens", manyTokens, ClassBadXML, "tokens"},
 		{
 			"ISO-8859-1 declared charset",
 			`<?xml version="1.0" encoding="ISO-8859-1"?>` + string(parseOutlookAccountXML(`<Action>settings</Action>`)),
-			ParseBadXML, "charset",
+			ClassBadXML, "charset",
 		},
 	}
 	for _, tc := range tests {
@@ -350,9 +350,9 @@ func TestParseResponseRejectsNonAnswers(t *testing.T) {
 			if r != nil {
 				t.Errorf("Response = %+v, want nil with an error", r)
 			}
-			var pe *ParseError
+			var pe *Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v is not a *ParseError", err, err)
+				t.Fatalf("error %T %v is not an *Error", err, err)
 			}
 			parseWant(t, "Class", pe.Class, tc.wantClass)
 			if !strings.Contains(pe.Detail, tc.wantDetail) {
@@ -365,7 +365,7 @@ func TestParseResponseRejectsNonAnswers(t *testing.T) {
 func TestParseErrorMessageNamesTheProblem(t *testing.T) {
 	_, err := ParseResponse([]byte("<html><body>It works!</body></html>"))
 	parseWant(t, "Error()", err.Error(), "not an Autodiscover answer: root element is html")
-	parseWant(t, "bare class", (&ParseError{Class: ParseEmptyBody}).Error(), "empty Autodiscover answer")
+	parseWant(t, "bare class", parseError(ClassEmptyBody, "").Error(), "empty Autodiscover answer")
 }
 
 func TestParseErrorDetailClipsServerInput(t *testing.T) {
@@ -382,9 +382,9 @@ func TestParseErrorDetailClipsServerInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseResponse([]byte(tc.body))
-			var pe *ParseError
+			var pe *Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v is not a *ParseError", err)
+				t.Fatalf("error %v is not an *Error", err)
 			}
 			// 80 bytes of input plus the fixed wording and quoting.
 			if len(pe.Detail) > 160 {

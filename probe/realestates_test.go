@@ -1,6 +1,7 @@
 package probe_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,21 +32,28 @@ func oauthEstate(t *testing.T) (*lab.Estate, *lab.TokenServer) {
 func oauthSettings(e *lab.Estate, secret string) probe.Settings {
 	s := settingsFor(e, lab.Mailbox{})
 	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
-	s.Auth = probe.NewOAuth2(probe.OAuth2Config{
+	s.Auth = probe.AuthSettings{
+		Type:         probe.AuthOAuth2,
 		TokenURL:     "https://" + tokenHost + "/tenant/oauth2/v2.0/token",
 		ClientID:     "app-1",
 		ClientSecret: secret,
-		RootCAs:      e.RootCAs(),
-		Dial:         probe.NewDialer(s),
-	})
+	}
 	return s
 }
 
 func TestOAuth2TokensAnswerBearerChallengesAndAreCached(t *testing.T) {
 	e, ts := oauthEstate(t)
-	s := oauthSettings(e, "client-Secret-9")
+	// One prober, as one configuration load builds: its token cache spans
+	// the probes.
+	p, err := probe.NewProber(oauthSettings(e, "client-Secret-9"), probe.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 2; i++ {
-		res := mustRun(t, "olga@cloudonly.test", s)
+		res, err := p.Run(context.Background(), probe.Target{Address: "olga@cloudonly.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !res.Success {
 			t.Fatalf("run %d failed: %s\n%s", i, res.Reason, res.Log())
 		}
@@ -90,12 +98,45 @@ func TestOAuth2RefusedByTheTokenEndpointFailsTheCredentialsStep(t *testing.T) {
 	}
 }
 
+// The token endpoint is verified with the module's CA bundle, like the
+// Autodiscover hosts: a token endpoint whose certificate the module does
+// not trust gets no client secret and gives no token.
+func TestOAuth2TokenEndpointIsVerifiedWithTheModuleCA(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []lab.HostOption
+		success bool
+	}{
+		{"token endpoint signed by the module's CA", nil, true},
+		{"token endpoint signed by another CA", []lab.HostOption{lab.WithUntrustedCert()}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			ts := &lab.TokenServer{Clients: map[string]string{"app-1": "client-Secret-9"}}
+			must(t, e.HTTPS(tokenHost, ts, tc.opts...))
+			must(t, e.HTTPS("autodiscover.cloudonly.test", &lab.Autodiscover{
+				Tokens:     ts,
+				Challenges: []string{`Bearer authorization_uri="https://login.lab.test/common/oauth2/authorize"`},
+				Users:      map[string]lab.Reply{"olga@cloudonly.test": {Settings: &lab.Settings{Server: "outlook.cloudonly.test"}}},
+			}))
+			res := mustRun(t, "olga@cloudonly.test", oauthSettings(e, "client-Secret-9"))
+			cred, _ := findStep(res, 0, "autodiscover.cloudonly.test", probe.StepCredentials)
+			if res.Success != tc.success {
+				t.Fatalf("success=%v, want %v; credentials step %+v\n%s", res.Success, tc.success, cred, res.Log())
+			}
+			if !tc.success && (cred.ErrorClass != probe.ClassAuthError || ts.Requests() != 0) {
+				t.Errorf("credentials step %+v and %d token requests: want auth_error and no request reaching the endpoint", cred, ts.Requests())
+			}
+		})
+	}
+}
+
 func TestBearerChallengeWithoutOAuthIsClassifiedAsModernAuth(t *testing.T) {
 	e, _ := oauthEstate(t)
 	for _, tc := range []struct {
 		name string
-		auth probe.Authenticator
-	}{{"basic module", &probe.Basic{Username: "olga@cloudonly.test", Password: "pw"}}, {"no credentials", nil}} {
+		auth probe.AuthSettings
+	}{{"basic module", probe.AuthSettings{Type: probe.AuthBasic, Username: "olga@cloudonly.test", Password: "pw"}}, {"no credentials", probe.AuthSettings{}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := settingsFor(e, lab.Mailbox{})
 			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
@@ -118,7 +159,7 @@ func TestExchangeOnlineAnswersAreClassifiedWithTheirDiagnostics(t *testing.T) {
 	cases := []struct {
 		name    string
 		handler http.Handler
-		class   string
+		class   probe.ErrorClass
 		detail  []string
 	}{
 		{"456 with X-AutoDiscovery-Error", headersThen(456, map[string]string{"X-AutoDiscovery-Error": "LiveIdBasicAuth:AppPasswordRequired", "request-id": "a1b2", "X-FEServer": "AM0PR01CA0001"}), "account_state",
@@ -226,7 +267,7 @@ func TestV2ErrorsAndGarbageFailWithAClass(t *testing.T) {
 		name     string
 		protocol string
 		handler  http.Handler
-		class    string
+		class    probe.ErrorClass
 		code     string
 	}{
 		{"unknown protocol", "Nonsense", nil, "v2_error", "ProtocolNotSupported"},
@@ -328,10 +369,15 @@ func TestExpectationsCatchDriftAndFailTheProbe(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := settingsFor(e, mb)
+			p, err := probe.NewProber(settingsFor(e, mb), probe.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			exp := tc.expect
-			s.Expect = &exp
-			res := mustRun(t, mb.Address, s)
+			res, err := p.Run(context.Background(), probe.Target{Address: mb.Address, Expect: &exp})
+			if err != nil {
+				t.Fatal(err)
+			}
 			var failed []string
 			for _, x := range res.Expectations {
 				if !x.OK {

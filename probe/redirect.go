@@ -1,56 +1,82 @@
 package probe
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
-// autodiscoverPath is the path rule the EWS Managed API applies to redirect
-// targets: /autodiscover/(segment/)*autodiscover.xml, any case. The optional
-// segments admit Exchange Online's per-mailbox paths.
-var autodiscoverPath = regexp.MustCompile(`(?i)^/autodiscover/([^/]+/)*autodiscover\.xml$`)
+// Every host a server names — a 3xx Location, a redirectUrl, the domain of
+// a redirectAddr, an SRV target, a v2 redirect, a URL in a v2 answer —
+// passes checkServerURL or checkServerHost below, and nothing else decides
+// whether the probe may go there.
 
-// resolveLocation makes a Location header absolute against the request URL.
-func resolveLocation(base *url.URL, location string) (*url.URL, *stepError) {
-	if strings.TrimSpace(location) == "" {
-		return nil, failf("bad_redirect", "redirect without a Location header")
-	}
-	loc, err := url.Parse(strings.TrimSpace(location))
-	if err != nil {
-		return nil, failf("bad_redirect", "Location is not a URL")
-	}
-	return asciiHost(base.ResolveReference(loc))
+// urlRule is what a URL from a server must satisfy besides being https
+// with a DNS host name and no user info.
+type urlRule struct {
+	// what names the URL in messages ("redirect", "v2 redirect").
+	what string
+	// path, when set, must match the escaped path; pathWords says the rule
+	// in words for the message.
+	path      *regexp.Regexp
+	pathWords string
 }
 
-// asciiHost converts an internationalised host to its A-label form with
-// the strict profile mailbox domains get, so that a look-alike host shows
-// (and is compared) as the punycode it really is, and an invalid one is
-// refused.
-func asciiHost(u *url.URL) (*url.URL, *stepError) {
-	host := u.Hostname()
-	if host == "" || net.ParseIP(host) != nil || isASCII(host) {
-		return u, nil
+var (
+	// poxRedirect is the path rule the EWS Managed API applies to 3xx and
+	// HTTP-redirect-method targets: /autodiscover/(segment/)*autodiscover.xml,
+	// any case. The optional segments admit Exchange Online's per-mailbox
+	// paths.
+	poxRedirect = urlRule{what: "redirect", path: regexp.MustCompile(`(?i)^/autodiscover/([^/]+/)*autodiscover\.xml$`), pathWords: "/autodiscover/…/autodiscover.xml"}
+	// redirectURLRule is redirectUrl's: the server names the URL itself.
+	redirectURLRule = urlRule{what: "redirect"}
+	// v2Redirect keeps a v2 query on v2 URLs.
+	v2Redirect = urlRule{what: "v2 redirect", path: regexp.MustCompile(`(?i)^/autodiscover/autodiscover\.json`), pathWords: "an autodiscover.json URL"}
+	// v2Endpoint is a URL a v2 answer returns for a protocol.
+	v2Endpoint = urlRule{what: "v2 endpoint"}
+)
+
+// checkServerURL applies the rules every URL from a server must pass:
+// HTTPS, no user info, a DNS host name (checkServerHost) and the rule's
+// path.
+func checkServerURL(u *url.URL, rule urlRule) *Error {
+	switch {
+	case !strings.EqualFold(u.Scheme, "https"):
+		return failf(ClassBadRedirect, "%s to %s refused: only https:// targets are followed", rule.what, redactURL(u))
+	case u.User != nil:
+		return failf(ClassBadRedirect, "%s to a URL with user info refused", rule.what)
+	case u.Hostname() == "":
+		return failf(ClassBadRedirect, "%s target has no host", rule.what)
+	case strings.HasPrefix(u.Host, "["):
+		return failf(ClassBadRedirect, "%s target %s is an IP address literal: refused", rule.what, truncate(u.Hostname(), 60))
 	}
-	if !utf8.ValidString(host) {
-		return nil, failf("bad_redirect", "redirect host is not valid UTF-8")
+	if err := checkServerHost(u.Hostname(), rule.what+" target"); err != nil {
+		return err
 	}
-	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
-	if err != nil {
-		return nil, failf("bad_redirect", "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
+	if rule.path != nil && !rule.path.MatchString(u.EscapedPath()) {
+		return failf(ClassBadRedirect, "%s to %s refused: the path is not %s", rule.what, redactURL(u), rule.pathWords)
 	}
-	c := *u
-	c.Host = strings.ToLower(ascii)
-	if p := u.Port(); p != "" {
-		c.Host = net.JoinHostPort(c.Host, p)
-	}
-	return &c, nil
+	return nil
 }
 
-// validHostname accepts DNS names only: dot-separated labels of letters,
-// digits, '-' and '_' (SRV-style names), 1–63 bytes each, 253 in all.
+// checkServerHost accepts a DNS name only: no IP literal, no port, no
+// user info, nothing but dot-separated labels of letters, digits, '-' and
+// '_' (SRV-style names), 1–63 bytes each, 253 in all. what names the host
+// in the message ("redirect target").
+func checkServerHost(host, what string) *Error {
+	if net.ParseIP(host) != nil {
+		return failf(ClassBadRedirect, "%s %s is an IP address literal: refused", what, truncate(host, 60))
+	}
+	if !validHostname(strings.ToLower(host)) {
+		return failf(ClassBadRedirect, "%s target %q is not a DNS host name", what, truncate(host, 60))
+	}
+	return nil
+}
+
 func validHostname(h string) bool {
 	h = strings.TrimSuffix(h, ".")
 	if h == "" || len(h) > 253 {
@@ -70,6 +96,43 @@ func validHostname(h string) bool {
 	return true
 }
 
+// resolveLocation makes a Location header (or a redirectUrl) absolute
+// against the request URL.
+func resolveLocation(base *url.URL, location string) (*url.URL, *Error) {
+	if strings.TrimSpace(location) == "" {
+		return nil, failf(ClassBadRedirect, "redirect without a Location header")
+	}
+	loc, err := url.Parse(strings.TrimSpace(location))
+	if err != nil {
+		return nil, failf(ClassBadRedirect, "Location is not a URL")
+	}
+	return asciiHost(base.ResolveReference(loc))
+}
+
+// asciiHost converts an internationalised host to its A-label form with
+// the strict profile mailbox domains get, so that a look-alike host shows
+// (and is compared) as the punycode it really is, and an invalid one is
+// refused.
+func asciiHost(u *url.URL) (*url.URL, *Error) {
+	host := u.Hostname()
+	if host == "" || net.ParseIP(host) != nil || isASCII(host) {
+		return u, nil
+	}
+	if !utf8.ValidString(host) {
+		return nil, failf(ClassBadRedirect, "redirect host is not valid UTF-8")
+	}
+	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
+	if err != nil {
+		return nil, failf(ClassBadRedirect, "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
+	}
+	c := *u
+	c.Host = strings.ToLower(ascii)
+	if p := u.Port(); p != "" {
+		c.Host = net.JoinHostPort(c.Host, p)
+	}
+	return &c, nil
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -79,25 +142,52 @@ func isASCII(s string) bool {
 	return true
 }
 
-// checkRedirectURL applies the rules every URL redirect must pass: HTTPS, no
-// user info, a DNS name (not an IP literal) and, where pathRule is set, the
-// Autodiscover path.
-func checkRedirectURL(u *url.URL, pathRule bool) *stepError {
-	switch {
-	case !strings.EqualFold(u.Scheme, "https"):
-		return failf("bad_redirect", "redirect to %s refused: only https:// targets are followed", redactURL(u))
-	case u.User != nil:
-		return failf("bad_redirect", "redirect to a URL with user info refused")
-	case u.Hostname() == "":
-		return failf("bad_redirect", "redirect target has no host")
-	case net.ParseIP(u.Hostname()) != nil || strings.HasPrefix(u.Host, "["):
-		return failf("bad_redirect", "redirect to an IP address literal refused (%s)", truncate(u.Hostname(), 60))
-	case !validHostname(strings.ToLower(u.Hostname())):
-		return failf("bad_redirect", "redirect target %q is not a DNS host name", truncate(u.Hostname(), 60))
-	case pathRule && !autodiscoverPath.MatchString(u.EscapedPath()):
-		return failf("bad_redirect", "redirect to %s refused: the path is not /autodiscover/…/autodiscover.xml", redactURL(u))
+// followURL checks a URL redirect against the rules, the hop budget and
+// the visited set. It decides follow, nextCandidate (a refused target) or
+// stop (budget or loop).
+func (r *run) followURL(t target, started time.Time, addr string, to *url.URL, rule urlRule, via string) outcome {
+	if err := checkServerURL(to, rule); err != nil {
+		r.rec.record(t, StepRedirect, started, addr, err, via)
+		return outcome{next: nextCandidate}
 	}
-	return nil
+	if r.hop+1 > r.p.s.maxRedirects() {
+		err := failf(ClassTooManyRedirects, "%s to %s would be hop %d, over the budget of %d", via, redactURL(to), r.hop+1, r.p.s.maxRedirects())
+		r.rec.record(t, StepRedirect, started, addr, err, "")
+		return stopBecause("redirect budget exhausted: " + err.Detail)
+	}
+	if r.visitedURLs[normalizeURL(to)] {
+		err := failf(ClassLoop, "%s points back to %s, which this run already tried", via, redactURL(to))
+		r.rec.record(t, StepRedirect, started, addr, err, "")
+		return stopBecause("redirect loop: " + err.Detail)
+	}
+	r.rec.record(t, StepRedirect, started, addr, nil, fmt.Sprintf("%s to %s (hop %d of at most %d)", via, redactURL(to), r.hop+1, r.p.s.maxRedirects()))
+	r.hop++
+	return outcome{next: follow, url: to}
+}
+
+// followAddr checks a redirectAddr and, when it passes, restarts discovery
+// for the new address's domain.
+func (r *run) followAddr(t target, addr, newAddr string) outcome {
+	started := time.Now()
+	mailbox, domain, err := NormalizeAddress(newAddr)
+	if err != nil {
+		r.rec.record(t, StepRedirect, started, addr, failf(ClassBadRedirect, "redirectAddr is not a usable address: %v", err), "")
+		return outcome{next: nextCandidate}
+	}
+	if r.visitedAddrs[strings.ToLower(mailbox)] {
+		serr := failf(ClassLoop, "redirectAddr %s was already discovered in this run", mailbox)
+		r.rec.record(t, StepRedirect, started, addr, serr, "")
+		return stopBecause("redirect loop: " + serr.Detail)
+	}
+	if r.hop+1 > r.p.s.maxRedirects() {
+		serr := failf(ClassTooManyRedirects, "redirectAddr to %s would be hop %d, over the budget of %d", mailbox, r.hop+1, r.p.s.maxRedirects())
+		r.rec.record(t, StepRedirect, started, addr, serr, "")
+		return stopBecause("redirect budget exhausted: " + serr.Detail)
+	}
+	r.rec.record(t, StepRedirect, started, addr, nil, fmt.Sprintf("redirectAddr to %s: restarting discovery for %s (hop %d of at most %d)", mailbox, domain, r.hop+1, r.p.s.maxRedirects()))
+	r.visitedAddrs[strings.ToLower(mailbox)] = true
+	r.hop++
+	return outcome{next: restart, mailbox: mailbox, domain: domain}
 }
 
 // normalizeURL is the visited-set key: lower-case scheme, host and path,

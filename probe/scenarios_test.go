@@ -18,7 +18,7 @@ import (
 func stepLine(s probe.Step) string {
 	ok := "ok"
 	if !s.OK {
-		ok = "FAIL " + s.ErrorClass
+		ok = "FAIL " + string(s.ErrorClass)
 	}
 	return fmt.Sprintf("%d %s %s %s %s", s.Hop, s.Method, s.Host, s.Name, ok)
 }
@@ -245,7 +245,7 @@ func TestCertificateFailuresAreSeparateVerdictsAndStopTheCandidate(t *testing.T)
 		name      string
 		opts      []lab.HostOption
 		failStep  probe.StepName
-		class     string
+		class     probe.ErrorClass
 		passSteps []probe.StepName
 		// chainVerified: the chain itself is trusted and in date, so its
 		// earliest expiry is known (a name mismatch does not break a chain).
@@ -541,7 +541,7 @@ func TestCredentialsNeverLeaveTheRules(t *testing.T) {
 		name        string
 		setup       func(t *testing.T, e *lab.Estate)
 		allowed     []string
-		credsClass  string
+		credsClass  probe.ErrorClass
 		credsOnHost string
 	}{
 		{
@@ -667,7 +667,7 @@ func TestBlackHoledPortsEndWithinTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	start := time.Now()
-	res, err := probe.Run(ctx, "j@blackhole.test", s)
+	res, err := runProbe(ctx, "j@blackhole.test", s)
 	elapsed := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -689,7 +689,7 @@ func TestBlackHoledPortsEndWithinTheDeadline(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		res, err := probe.Run(ctx, "j@blackhole.test", s)
+		res, err := runProbe(ctx, "j@blackhole.test", s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -707,7 +707,7 @@ func TestHostileAnswersBecomeFailedSteps(t *testing.T) {
 		name  string
 		reply lab.Reply
 		step  probe.StepName
-		class string
+		class probe.ErrorClass
 	}{
 		{"garbage XML", lab.Reply{Raw: "<Autodiscover><Response><<<", ContentType: "text/xml"}, probe.StepParse, "bad_xml"},
 		{"HTML page", lab.Reply{Raw: "<html><body>hi</body></html>", ContentType: "text/html"}, probe.StepParse, "bad_content_type"},
@@ -745,7 +745,7 @@ func TestMalformedAddressesFailBeforeAnyTraffic(t *testing.T) {
 	e := newEstate(t)
 	for _, addr := range []string{"", "no-at-sign", "@contoso.test", "a@", "a@localhost", "a@co.uk", "a@com", "a@[127.0.0.1]", "a@127.0.0.1", "a@xn--zz.test", "a@exa mple.test", " a@contoso.test", "a@-bad-.test"} {
 		t.Run(addr, func(t *testing.T) {
-			res, err := probe.Run(context.Background(), addr, settingsFor(e, lab.Mailbox{}))
+			res, err := runProbe(context.Background(), addr, settingsFor(e, lab.Mailbox{}))
 			if err == nil || res != nil {
 				t.Fatalf("Run(%q) = %v, %v; want an error", addr, res, err)
 			}

@@ -80,7 +80,7 @@ var slowServers = map[string]http.Handler{
 	}),
 }
 
-var slowClasses = map[string][]string{
+var slowClasses = map[string][]probe.ErrorClass{
 	"trickle":        {"timeout"},
 	"silent":         {"timeout"},
 	"huge body":      {"body_too_large", "response_too_large"},
@@ -110,12 +110,11 @@ func hostFor(name string) string {
 }
 
 func slowSettings(e *lab.Estate) probe.Settings {
-	return probe.Settings{
-		DNSServer: e.DNSAddr(), RootCAs: e.RootCAs(), ConnectTo: e.ConnectTo(),
-		Methods:      []probe.Method{probe.MethodAutodiscoverDomain},
-		StepTimeout:  300 * time.Millisecond,
-		MaxBodyBytes: 64 << 10,
-	}
+	s := settingsFor(e, lab.Mailbox{})
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	s.StepTimeout = 300 * time.Millisecond
+	s.MaxBodyBytes = 64 << 10
+	return s
 }
 
 func TestSlowAndBrokenServersFailTheRequestStepWithinTheDeadline(t *testing.T) {
@@ -127,7 +126,7 @@ func TestSlowAndBrokenServersFailTheRequestStepWithinTheDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()
 			start := time.Now()
-			res, err := probe.Run(ctx, "x@"+strings.TrimPrefix(hostFor(name), "autodiscover."), slowSettings(e))
+			res, err := runProbe(ctx, "x@"+strings.TrimPrefix(hostFor(name), "autodiscover."), slowSettings(e))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +187,7 @@ func TestThousandHostileProbesLeakNothing(t *testing.T) {
 			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			res, err := probe.Run(ctx, fmt.Sprintf("u%d@%s.test", i, kinds[i%len(kinds)]), s)
+			res, err := runProbe(ctx, fmt.Sprintf("u%d@%s.test", i, kinds[i%len(kinds)]), s)
 			if err != nil || res.Success {
 				failures <- fmt.Sprintf("probe %d: err=%v success=%v", i, err, res != nil && res.Success)
 			}

@@ -17,7 +17,7 @@ type dialAttempt struct {
 	addr     string // the address DNS gave (or the connect_to target)
 	dialed   string // where the connection really went (after connect_to)
 	duration time.Duration
-	err      *stepError
+	err      *Error
 }
 
 // overrideFor returns the connect_to target for host:port, if any. The key
@@ -58,16 +58,38 @@ func dialEach(ctx context.Context, addrs []string, port int, connectTo map[strin
 	return nil, attempts
 }
 
-func classifyDialError(err error, timeout time.Duration) *stepError {
+// connect dials the target's addresses in turn and records the tcp step
+// with every attempt in its detail.
+func (r *run) connect(ctx context.Context, rec *recorder, t target, addrs []string) (net.Conn, string) {
+	started := time.Now()
+	conn, attempts := dialEach(ctx, addrs, t.port, r.p.s.ConnectTo, r.p.s.stepTimeout())
+	var last dialAttempt
+	if len(attempts) > 0 {
+		last = attempts[len(attempts)-1]
+	}
+	detail := fmt.Sprintf("port %d: %s", t.port, describeAttempts(attempts))
+	if conn == nil {
+		err := last.err
+		if err == nil {
+			err = failf(ClassTimeout, "the deadline was reached before a connection was tried")
+		}
+		rec.record(t, StepTCP, started, last.addr, &Error{Class: err.Class, Detail: "no address accepted the connection"}, detail)
+		return nil, ""
+	}
+	rec.record(t, StepTCP, started, last.addr, nil, detail)
+	return conn, last.addr
+}
+
+func classifyDialError(err error, timeout time.Duration) *Error {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return failf("refused", "connection refused")
+		return failf(ClassRefused, "connection refused")
 	case isTimeout(err):
-		return failf("timeout", "no answer within %s", timeout)
+		return failf(ClassTimeout, "no answer within %s", timeout)
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EADDRNOTAVAIL):
-		return failf("unreachable", "no route to the address")
+		return failf(ClassUnreachable, "no route to the address")
 	}
-	return failf("tcp_error", "%v", err)
+	return failf(ClassTCPError, "%v", err)
 }
 
 // describeAttempts renders the tries for the step log:
@@ -80,7 +102,7 @@ func describeAttempts(attempts []dialAttempt) string {
 			where += " via " + a.dialed
 		}
 		if a.err != nil {
-			parts = append(parts, fmt.Sprintf("%s %s (%s)", where, a.err.class, ms(a.duration)))
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", where, a.err.Class, ms(a.duration)))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s connected (%s)", where, ms(a.duration)))
 		}
@@ -97,4 +119,9 @@ func bracketIfV6(a string) string {
 
 func ms(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

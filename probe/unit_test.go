@@ -109,8 +109,8 @@ func TestCheckRedirectURLAppliesSchemePathAndHostRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := checkRedirectURL(u, tc.pathRule) == nil; got != tc.ok {
-			t.Errorf("checkRedirectURL(%s, path rule %v) ok=%v, want %v", tc.url, tc.pathRule, got, tc.ok)
+		if got := checkServerURL(u, redirectRule(tc.pathRule)) == nil; got != tc.ok {
+			t.Errorf("checkServerURL(%s, path rule %v) ok=%v, want %v", tc.url, tc.pathRule, got, tc.ok)
 		}
 	}
 }

@@ -22,35 +22,22 @@ type v2Answer struct {
 	ErrorMessage string `json:"ErrorMessage"`
 }
 
-func (s *Settings) v2Hosts() []string {
-	if len(s.V2Hosts) == 0 {
-		return []string{DefaultV2Host}
-	}
-	return s.V2Hosts
-}
-
-func (s *Settings) v2Protocols() []string {
-	if len(s.V2Protocols) == 0 {
-		return DefaultV2Protocols
-	}
-	return s.V2Protocols
-}
-
 // V2Method is the step method of the v2 query for protocol.
 func V2Method(protocol string) Method {
 	return Method(MethodV2Prefix + strings.ToLower(protocol))
 }
 
 // runV2 asks Autodiscover v2 for every configured protocol, anonymously,
-// trying the hosts in order until one answers.
-func (r *run) runV2(ctx context.Context, mailbox string) {
-	for _, protocol := range r.s.v2Protocols() {
+// trying the hosts in order until one answers. It asks for the address the
+// run started with, whatever redirectAddr did to the POX chain.
+func (r *run) runV2(ctx context.Context) {
+	for _, protocol := range r.p.s.v2Protocols() {
 		var res V2Result
-		for _, host := range r.s.v2Hosts() {
+		for _, host := range r.p.s.v2Hosts() {
 			if ctx.Err() != nil {
 				break
 			}
-			res = r.queryV2(ctx, mailbox, protocol, host)
+			res = r.queryV2(ctx, protocol, host)
 			if res.OK {
 				break
 			}
@@ -61,19 +48,19 @@ func (r *run) runV2(ctx context.Context, mailbox string) {
 
 // queryV2 runs one protocol's query against one host, following redirects
 // to other v2 URLs up to maxV2Redirects.
-func (r *run) queryV2(ctx context.Context, mailbox, protocol, host string) V2Result {
+func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 	res := V2Result{Protocol: protocol}
 	u := &url.URL{
 		Scheme:   "https",
 		Host:     host,
-		Path:     "/autodiscover/autodiscover.json/v1.0/" + mailbox,
+		Path:     "/autodiscover/autodiscover.json/v1.0/" + r.res.Mailbox,
 		RawQuery: url.Values{"Protocol": {protocol}}.Encode(),
 	}
 	visited := map[string]bool{}
 	method := V2Method(protocol)
 	for hop := 0; ; hop++ {
 		visited[normalizeURL(u)] = true
-		t := target{hop: hop, method: method, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
+		t := target{hop: hop, method: method, mailbox: r.res.Mailbox, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
 		res.Host = t.host
 		answer, status, loc := r.getV2(ctx, t, u)
 		switch {
@@ -87,22 +74,19 @@ func (r *run) queryV2(ctx context.Context, mailbox, protocol, host string) V2Res
 			return res
 		}
 		started := time.Now()
-		var err *stepError
+		err := checkServerURL(loc, v2Redirect)
 		switch {
-		case !strings.EqualFold(loc.Scheme, "https") || loc.User != nil:
-			err = failf("bad_redirect", "v2 redirect to %s refused: only https:// without user info", redactURL(loc))
-		case !strings.HasPrefix(strings.ToLower(loc.EscapedPath()), "/autodiscover/autodiscover.json"):
-			err = failf("bad_redirect", "v2 redirect to %s refused: not an autodiscover.json URL", redactURL(loc))
+		case err != nil:
 		case hop+1 > maxV2Redirects:
-			err = failf("too_many_redirects", "more than %d v2 redirects", maxV2Redirects)
+			err = failf(ClassTooManyRedirects, "more than %d v2 redirects", maxV2Redirects)
 		case visited[normalizeURL(loc)]:
-			err = failf("loop", "v2 redirect back to %s", redactURL(loc))
+			err = failf(ClassLoop, "v2 redirect back to %s", redactURL(loc))
 		}
 		if err != nil {
-			r.record(t, StepRedirect, started, "", err, "")
+			r.rec.record(t, StepRedirect, started, "", err, "")
 			return res
 		}
-		r.record(t, StepRedirect, started, "", nil, fmt.Sprintf("HTTP 302 to %s (v2 hop %d of at most %d)", redactURL(loc), hop+1, maxV2Redirects))
+		r.rec.record(t, StepRedirect, started, "", nil, fmt.Sprintf("HTTP 302 to %s (v2 hop %d of at most %d)", redactURL(loc), hop+1, maxV2Redirects))
 		res.Redirects++
 		u = loc
 	}
@@ -116,26 +100,22 @@ func (r *run) getV2(ctx context.Context, t target, u *url.URL) (*v2Answer, int, 
 		return nil, 0, nil
 	}
 	r.noteTLSHost(t, addrs)
-	conn, addr := r.connect(ctx, t, addrs)
-	if conn == nil {
-		return nil, 0, nil
-	}
-	tlsOut := r.secure(ctx, t, conn, addr)
+	tlsOut, addr := r.secure(ctx, t, addrs)
 	if tlsOut == nil {
 		return nil, 0, nil
 	}
-	if !tlsOut.certOK() && !r.s.InsecureSkipVerify {
+	if !tlsOut.certOK() && !r.p.s.InsecureSkipVerify {
 		_ = tlsOut.conn.Close()
 		return nil, 0, nil
 	}
-	hc := newHTTPConn(tlsOut.conn, r.s.maxBodyBytes(), nil)
+	hc := newHTTPConn(tlsOut.conn, r.p.s.maxBodyBytes(), nil)
 	defer hc.Close()
 	started := time.Now()
-	req := newGET(u, r.s)
+	req := newGET(u, &r.p.s)
 	req.Header.Set("Accept", "application/json")
-	resp, err := hc.roundTrip(ctx, req, nil, r.s.stepTimeout())
+	resp, err := hc.roundTrip(ctx, req, nil, r.p.s.stepTimeout())
 	if err != nil {
-		r.record(t, StepRequest, started, addr, err, "GET "+u.String())
+		r.rec.record(t, StepRequest, started, addr, err, "GET "+u.String())
 		return nil, 0, nil
 	}
 	detail := describeStatus(resp)
@@ -143,46 +123,47 @@ func (r *run) getV2(ctx context.Context, t target, u *url.URL) (*v2Answer, int, 
 		detail += "; " + d
 	}
 	if isRedirectStatus(resp.status) {
-		r.record(t, StepRequest, started, addr, nil, detail)
+		r.rec.record(t, StepRequest, started, addr, nil, detail)
 		loc, serr := resolveLocation(u, resp.header.Get("Location"))
 		if serr != nil {
-			r.record(t, StepRedirect, time.Now(), addr, serr, "")
+			r.rec.record(t, StepRedirect, time.Now(), addr, serr, "")
 			return nil, 0, nil
 		}
 		return nil, resp.status, loc
 	}
 	if resp.status != http.StatusOK && resp.status != http.StatusBadRequest {
-		r.record(t, StepRequest, started, addr, failf(statusClass(resp), "%s", statusReason(resp)), detail)
+		r.rec.record(t, StepRequest, started, addr, failf(statusClass(resp), "%s", statusReason(resp)), detail)
 		return nil, 0, nil
 	}
-	r.record(t, StepRequest, started, addr, nil, detail)
+	r.rec.record(t, StepRequest, started, addr, nil, detail)
 	started = time.Now()
 	ans, perr := parseV2Answer(resp.status, resp.body)
 	if perr != nil {
-		r.record(t, StepParse, started, addr, perr, "")
-		if perr.class == "v2_error" {
+		r.rec.record(t, StepParse, started, addr, perr, "")
+		if perr.Class == ClassV2Error {
 			return ans, http.StatusBadRequest, nil
 		}
 		return nil, 0, nil
 	}
-	r.record(t, StepParse, started, addr, nil, fmt.Sprintf("Protocol %s: %s", ans.Protocol, ans.URL))
+	r.rec.record(t, StepParse, started, addr, nil, fmt.Sprintf("Protocol %s: %s", ans.Protocol, ans.URL))
 	return ans, http.StatusOK, nil
 }
 
-// parseV2Answer reads a v2 body: a 200 must carry an https Url, a 400 (or
-// any answer with an ErrorCode) is a v2 error. The answer is returned with
-// a v2_error so the caller can report its code.
-func parseV2Answer(status int, body []byte) (*v2Answer, *stepError) {
+// parseV2Answer reads a v2 body: a 200 must carry an https Url that passes
+// the server-URL rules, a 400 (or any answer with an ErrorCode) is a v2
+// error. The answer is returned with a v2_error so the caller can report
+// its code.
+func parseV2Answer(status int, body []byte) (*v2Answer, *Error) {
 	var ans v2Answer
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return nil, failf("bad_payload", "not a v2 JSON answer: %s", truncate(err.Error(), 80))
+		return nil, failf(ClassBadPayload, "not a v2 JSON answer: %s", truncate(err.Error(), 80))
 	}
 	if status == http.StatusBadRequest || ans.ErrorCode != "" {
-		return &ans, failf("v2_error", "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160))
+		return &ans, failf(ClassV2Error, "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160))
 	}
 	u, err := url.Parse(ans.URL)
-	if ans.URL == "" || err != nil || !strings.EqualFold(u.Scheme, "https") || !validHostname(strings.ToLower(u.Hostname())) {
-		return nil, failf("bad_payload", "the answer has no https Url (%q)", truncate(ans.URL, 80))
+	if ans.URL == "" || err != nil || checkServerURL(u, v2Endpoint) != nil {
+		return nil, failf(ClassBadPayload, "the answer has no https Url (%q)", truncate(ans.URL, 80))
 	}
 	return &ans, nil
 }

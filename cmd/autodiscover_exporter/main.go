@@ -167,26 +167,25 @@ func checkConfig(o options, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// probeOnce is the ExRCA experience in a terminal.
+// probeOnce is the ExRCA experience in a terminal. It ignores the
+// credential back-off: it is a person's explicit act.
 func probeOnce(o options, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(o.configFile)
+	cur, err := server.Load(o.configFile, probe.Env{})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	mb, ok := cfg.Mailbox(o.probeTarget)
+	mb, ok := cur.Config.Mailbox(o.probeTarget)
 	if !ok {
 		fmt.Fprintf(stderr, "%q is not a configured mailbox in %s\n", o.probeTarget, o.configFile)
 		return 1
 	}
-	mod, _ := cfg.Module(mb.Module)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(mod.Timeout))
+	prober, _ := cur.Prober(mb.Module)
+	ctx, cancel := context.WithTimeout(context.Background(), prober.Timeout())
 	defer cancel()
 	signalCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	settings := mod.Settings()
-	settings.Expect = mb.Expectations()
-	res, err := probe.Run(signalCtx, mb.NormalizedAddress(), settings)
+	res, err := prober.Run(signalCtx, server.Target(mb))
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1

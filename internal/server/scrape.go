@@ -21,7 +21,8 @@ import (
 
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	cfg := s.Config()
+	cur := s.loaded()
+	cfg := cur.Config
 	target := q.Get("target")
 	if target == "" {
 		s.metrics.probes.WithLabelValues("bad_request").Inc()
@@ -53,7 +54,8 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	res, age := s.probeMailbox(ctx, mb, moduleName, mod)
+	prober, _ := cur.Prober(moduleName)
+	res, age := s.probeMailbox(ctx, mb, moduleName, prober)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(res, collector.Options{Timeout: timeout, ResultAge: age}))
@@ -67,10 +69,10 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 // probeMailbox serves a mailbox with min_interval its last result while it
 // is young enough (concurrent scrapes of it wait for one chain), and runs
 // the chain otherwise. It returns the result and its age.
-func (s *Server) probeMailbox(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) (*probe.Result, time.Duration) {
+func (s *Server) probeMailbox(ctx context.Context, mb *config.Mailbox, moduleName string, prober *probe.Prober) (*probe.Result, time.Duration) {
 	interval := time.Duration(mb.MinInterval)
 	if interval <= 0 || moduleName != mb.Module {
-		return s.runProbe(ctx, mb, moduleName, mod), 0
+		return s.runProbe(ctx, mb, moduleName, prober), 0
 	}
 	entry := s.recent.entry(mb.Name)
 	select {
@@ -84,14 +86,14 @@ func (s *Server) probeMailbox(ctx context.Context, mb *config.Mailbox, moduleNam
 			return entry.res, age
 		}
 	}
-	res := s.runProbe(ctx, mb, moduleName, mod)
+	res := s.runProbe(ctx, mb, moduleName, prober)
 	entry.res, entry.when = res, time.Now()
 	return res, 0
 }
 
 // runProbe runs the chain for a configured mailbox once a probe slot is
 // free, counts and logs the outcome and keeps it in the history.
-func (s *Server) runProbe(ctx context.Context, mb *config.Mailbox, moduleName string, mod *config.Module) *probe.Result {
+func (s *Server) runProbe(ctx context.Context, mb *config.Mailbox, moduleName string, prober *probe.Prober) *probe.Result {
 	s.metrics.waiting.Inc()
 	select {
 	case s.slots <- struct{}{}:
@@ -104,7 +106,12 @@ func (s *Server) runProbe(ctx context.Context, mb *config.Mailbox, moduleName st
 	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
-	res := s.runChain(ctx, mb, mod)
+	res, err := prober.Run(ctx, Target(mb))
+	if err != nil {
+		// The address was validated at load: this cannot happen, but a
+		// failed probe is the honest answer if it does.
+		res = &probe.Result{Mailbox: mb.NormalizedAddress(), Reason: err.Error()}
+	}
 	outcome := "failure"
 	if res.Success {
 		outcome = "success"
@@ -112,22 +119,6 @@ func (s *Server) runProbe(ctx context.Context, mb *config.Mailbox, moduleName st
 	s.metrics.probes.WithLabelValues(outcome).Inc()
 	s.history.add(mb.Name, moduleName, res)
 	_ = level.Debug(s.logger).Log("msg", "probe finished", "target", mb.Name, "module", moduleName, "success", res.Success, "hops", res.RedirectHops, "duration_seconds", res.Duration.Seconds(), "reason", res.Reason)
-	return res
-}
-
-// runChain is where a configured mailbox meets the probe: it builds the
-// probe settings from the module and the mailbox's expectations, with the
-// server's back-off guarding the mailbox's credentials, and runs the chain.
-func (s *Server) runChain(ctx context.Context, mb *config.Mailbox, mod *config.Module) *probe.Result {
-	settings := mod.Settings()
-	settings.Expect = mb.Expectations()
-	settings.Guard, settings.GuardKey = s.backoff, mb.Name
-	res, err := probe.Run(ctx, mb.NormalizedAddress(), settings)
-	if err != nil {
-		// The address was validated at load; what is left is the resolver
-		// setup (no /etc/resolv.conf): a failed probe, not a bad request.
-		return &probe.Result{Mailbox: mb.NormalizedAddress(), Reason: err.Error()}
-	}
 	return res
 }
 

@@ -44,7 +44,7 @@ type Server struct {
 	logger        kitlog.Logger
 
 	mu  sync.RWMutex
-	cfg *config.Config
+	cur *Loaded
 
 	history *history
 	// backoff withholds credentials after refusals (lockout protection).
@@ -59,7 +59,8 @@ type Server struct {
 // New loads the configuration file and builds a server for it; a broken
 // file is an error, with the file and line in it.
 func New(o Options, logger kitlog.Logger) (*Server, error) {
-	cfg, err := config.Load(o.ConfigFile)
+	backoff := probe.NewBackoff(o.BackoffInitial, o.BackoffMax)
+	cur, err := Load(o.ConfigFile, probe.Env{Guard: backoff})
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +70,9 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 		demo:          o.Demo,
 		pprof:         o.EnablePprof,
 		logger:        logger,
-		cfg:           cfg,
+		cur:           cur,
 		history:       newHistory(o.HistoryLimit),
-		backoff:       probe.NewBackoff(o.BackoffInitial, o.BackoffMax),
+		backoff:       backoff,
 		slots:         make(chan struct{}, max(o.MaxConcurrent, 1)),
 		recent:        newResultCache(),
 		metrics:       newMetrics(),
@@ -79,24 +80,28 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 }
 
 // Config is the configuration in use now.
-func (s *Server) Config() *config.Config {
+func (s *Server) Config() *config.Config { return s.loaded().Config }
+
+// loaded is the configuration in use now with its probers.
+func (s *Server) loaded() *Loaded {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.cfg
+	return s.cur
 }
 
 // Reload reads the configuration file again. A broken file is rejected and
 // the running configuration stays; either way the outcome is logged and
 // shows in the reload metrics.
 func (s *Server) Reload() error {
-	cfg, err := config.Load(s.configFile)
+	cur, err := Load(s.configFile, probe.Env{Guard: s.backoff})
 	if err != nil {
 		s.metrics.reloadSuccessful.Set(0)
 		_ = level.Error(s.logger).Log("msg", "configuration reload rejected; the previous configuration stays in use", "file", s.configFile, "err", err)
 		return err
 	}
+	cfg := cur.Config
 	s.mu.Lock()
-	s.cfg = cfg
+	s.cur = cur
 	s.mu.Unlock()
 	s.history.forget(func(target string) bool { _, ok := cfg.Mailbox(target); return ok })
 	// A changed configuration may carry a fixed password: try again.

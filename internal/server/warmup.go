@@ -26,14 +26,14 @@ func (s *Server) WarmUp(ctx context.Context, interval time.Duration) {
 // within its module's timeout; min_interval mailboxes may be served from
 // the cache as a scrape would be.
 func (s *Server) probeAll(ctx context.Context) {
-	cfg := s.Config()
-	for _, mb := range cfg.Mailboxes {
-		mod, ok := cfg.Module(mb.Module)
+	cur := s.loaded()
+	for _, mb := range cur.Config.Mailboxes {
+		prober, ok := cur.Prober(mb.Module)
 		if !ok {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, time.Duration(mod.Timeout))
-		s.probeMailbox(pctx, mb, mb.Module, mod)
+		pctx, cancel := context.WithTimeout(ctx, prober.Timeout())
+		s.probeMailbox(pctx, mb, mb.Module, prober)
 		cancel()
 	}
 }

@@ -59,14 +59,14 @@ type response struct {
 // roundTrip sends req and reads the whole answer within timeout (and the
 // context). A connection the server closed is reopened once, quietly: the
 // steps of the first connection already vouched for the host.
-func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte, timeout time.Duration) (*response, *stepError) {
+func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte, timeout time.Duration) (*response, *Error) {
 	if h.closed {
 		if h.reopen == nil {
-			return nil, failf("connection_error", "server closed the connection")
+			return nil, failf(ClassConnectionError, "server closed the connection")
 		}
 		c, err := h.reopen(ctx)
 		if err != nil {
-			return nil, failf("connection_error", "reconnecting after the server closed the connection: %v", err)
+			return nil, failf(ClassConnectionError, "reconnecting after the server closed the connection: %v", err)
 		}
 		h.attach(c)
 	}
@@ -107,7 +107,7 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 	}
 	if int64(len(data)) > h.maxBody {
 		h.closed = true
-		return nil, failf("body_too_large", "response body larger than %d bytes", h.maxBody)
+		return nil, failf(ClassResponseTooLarge, "response body larger than %d bytes", h.maxBody)
 	}
 	if resp.Close {
 		h.closed = true
@@ -115,22 +115,22 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 	return &response{status: resp.StatusCode, header: resp.Header, body: data, proto: resp.Proto}, nil
 }
 
-func (h *httpConn) classify(ctx context.Context, err error, timeout time.Duration, doing string) *stepError {
+func (h *httpConn) classify(ctx context.Context, err error, timeout time.Duration, doing string) *Error {
 	switch {
 	case h.budget.left <= 0 || errors.Is(err, errResponseTooLarge):
 		// Checked first: running out of budget mid-line makes the parser
 		// report a malformed header instead.
-		return failf("response_too_large", "response (head and body) larger than %d bytes", h.maxBody+maxHeaderBytes)
+		return failf(ClassResponseTooLarge, "response (head and body) larger than %d bytes", h.maxBody+maxHeaderBytes)
 	case ctx.Err() != nil:
-		return failf("timeout", "deadline reached while %s", doing)
+		return failf(ClassTimeout, "deadline reached while %s", doing)
 	case isTimeout(err):
-		return failf("timeout", "no answer within %s while %s", timeout, doing)
+		return failf(ClassTimeout, "no answer within %s while %s", timeout, doing)
 	case strings.Contains(err.Error(), "certificate required"):
-		return failf("client_cert_required", "the server requires a client certificate")
+		return failf(ClassClientCertRequired, "the server requires a client certificate")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return failf("connection_error", "server closed the connection while %s", doing)
+		return failf(ClassConnectionError, "server closed the connection while %s", doing)
 	}
-	return failf("connection_error", "%s: %v", doing, err)
+	return failf(ClassConnectionError, "%s: %v", doing, err)
 }
 
 var errResponseTooLarge = errors.New("response larger than its byte budget")

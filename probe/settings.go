@@ -27,6 +27,11 @@ const MethodV2Prefix = "v2_"
 // DefaultMethods is the candidate order Outlook and the EWS Managed API use.
 var DefaultMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV}
 
+// SelectableMethods are the values a module may list: the default POX
+// methods and the opt-in v2_json. MethodRedirect names URLs reached
+// through redirects and is never selected.
+var SelectableMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV, MethodV2JSON}
+
 // StepName names one check inside a candidate. Fixed vocabulary, used as a
 // metric label value.
 type StepName string
@@ -47,12 +52,6 @@ const (
 	StepRedirect     StepName = "redirect"      // validation of a redirect target (URL or address)
 )
 
-// V2 protocols a monitor asks for by default.
-var DefaultV2Protocols = []string{"Ews", "ActiveSync", "AutodiscoverV1"}
-
-// DefaultV2Host is Exchange Online's Autodiscover v2 front end.
-const DefaultV2Host = "outlook.office365.com"
-
 // Schema selects the POX request flavour.
 type Schema string
 
@@ -70,20 +69,66 @@ const (
 	IPv6  IPVersion = "ip6"
 )
 
-// Settings is everything a probe needs besides the mailbox address. The zero
-// value is usable: every field has a default (see the accessor methods).
+// AuthType selects how a module answers 401 challenges.
+type AuthType string
+
+const (
+	AuthNone   AuthType = "none"
+	AuthBasic  AuthType = "basic"
+	AuthNTLM   AuthType = "ntlm"
+	AuthOAuth2 AuthType = "oauth2"
+)
+
+// AuthTypes lists every AuthType.
+var AuthTypes = []AuthType{AuthNone, AuthBasic, AuthNTLM, AuthOAuth2}
+
+// Defaults and limits of the settings. The configuration uses the same
+// values, so they are defined here once.
+const (
+	DefaultTimeout      = 30 * time.Second
+	DefaultStepTimeout  = 5 * time.Second
+	DefaultMaxRedirects = 10
+	// MaxRedirectsLimit caps max_redirects: a longer chain is a loop or an
+	// attack, not a deployment.
+	MaxRedirectsLimit = 50
+	// DefaultMaxBodyBytes caps a response: a real Autodiscover answer is a
+	// few kilobytes.
+	DefaultMaxBodyBytes = 1 << 20
+	MinBodyBytes        = 4 << 10
+	MaxBodyBytesLimit   = 64 << 20
+	// DefaultV2Host is Exchange Online's Autodiscover v2 front end.
+	DefaultV2Host = "outlook.office365.com"
+	// DefaultOAuth2Scope is Exchange Online's app-only scope.
+	DefaultOAuth2Scope = "https://outlook.office365.com/.default"
+	// DefaultOAuth2TokenURL is the Microsoft identity platform token
+	// endpoint; %s is the tenant ID or domain.
+	DefaultOAuth2TokenURL = "https://login.microsoftonline.com/%s/oauth2/v2.0/token"
+	// DefaultUserAgent identifies the prober to Exchange (servers log and
+	// sometimes branch on it).
+	DefaultUserAgent = "autodiscover_exporter (+https://github.com/autodiscover-exporter/autodiscover_exporter)"
+)
+
+// DefaultV2Protocols are the protocols a monitor asks v2 for by default.
+var DefaultV2Protocols = []string{"Ews", "ActiveSync", "AutodiscoverV1"}
+
+// Settings is the plain-data description of a module: everything a probe
+// needs besides the mailbox. NewProber turns it into a Prober once per
+// configuration load. The zero value of every field means its default.
 type Settings struct {
+	// Timeout bounds the whole chain. 0 means DefaultTimeout.
+	Timeout time.Duration
 	// Methods to try, in this order. Empty means DefaultMethods.
 	Methods []Method
 	Schema  Schema
 	// MaxRedirects is the hop budget shared by every redirect kind
-	// (3xx, redirectUrl, HTTP redirect method, redirectAddr). 0 means 10.
+	// (3xx, redirectUrl, HTTP redirect method, redirectAddr). 0 means
+	// DefaultMaxRedirects.
 	MaxRedirects int
 	// StepTimeout bounds each network step so a black-holed candidate cannot
-	// eat the whole deadline. 0 means 5s.
+	// eat the whole deadline. 0 means DefaultStepTimeout.
 	StepTimeout time.Duration
 	// DNSServer is host:port of the resolver. Empty means the servers of
-	// /etc/resolv.conf.
+	// /etc/resolv.conf, read when the Prober is built.
 	DNSServer string
 	IPVersion IPVersion
 	// RootCAs verifies server certificates. nil means the system pool.
@@ -92,8 +137,8 @@ type Settings struct {
 	// check (the verdicts are still recorded as failed steps). Credentials
 	// are never sent to such a host whatever this says.
 	InsecureSkipVerify bool
-	// Auth answers 401 challenges. nil means no credentials are ever sent.
-	Auth Authenticator
+	// Auth are the credentials that answer 401 challenges.
+	Auth AuthSettings
 	// AllowedDomains are where credentials may go besides the mailbox's own
 	// domain (a host matches a domain and all its subdomains).
 	AllowedDomains []string
@@ -104,10 +149,8 @@ type Settings struct {
 	ConnectTo map[string]string
 	// UserAgent sent with every request. Empty means DefaultUserAgent.
 	UserAgent string
-	// MaxBodyBytes caps a response body. 0 means 1 MiB.
+	// MaxBodyBytes caps a response body. 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Now is the clock for certificate dates; nil means time.Now.
-	Now func() time.Time
 	// CheckAllAddresses checks TCP, TLS and the certificate on every
 	// address DNS returned for every TLS host of the chain, besides the
 	// one the chain used: the load-balancer node view.
@@ -117,34 +160,87 @@ type Settings struct {
 	// V2Protocols are the protocols v2_json asks for; empty means
 	// DefaultV2Protocols.
 	V2Protocols []string
-	// Expect lists what the result must look like; nil checks nothing.
-	Expect *Expectations
-	// Guard withholds credentials after the server refused them (account
-	// lockout protection); GuardKey names the account (the mailbox).
-	Guard    CredentialGuard
-	GuardKey string
 }
+
+// AuthSettings are a module's credentials as plain data. Its String and
+// GoString never show a secret.
+type AuthSettings struct {
+	// Type empty means AuthNone.
+	Type AuthType
+	// Username and Password are for basic and ntlm. An NTLM Username is
+	// "DOMAIN\user" or a user principal name.
+	Username string
+	Password string
+	// Workstation names the client machine in NTLM messages (servers log
+	// it); empty leaves it out.
+	Workstation string
+	// TokenURL, ClientID, ClientSecret and Scopes are for oauth2 (the
+	// client-credentials flow). Empty Scopes means DefaultOAuth2Scope.
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+}
+
+func (a AuthSettings) String() string {
+	switch a.Type {
+	case AuthBasic, AuthNTLM:
+		return string(a.Type) + "(" + a.Username + ")"
+	case AuthOAuth2:
+		return "oauth2(" + a.ClientID + ")"
+	}
+	return string(AuthNone)
+}
+
+// GoString keeps the secrets out of %#v as well.
+func (a AuthSettings) GoString() string { return a.String() }
+
+// Expectation names, the values of autodiscover_expectation_success's
+// label and of a mailbox's expect fields.
+const (
+	ExpectEndpointHost = "endpoint_host"
+	ExpectEWSURLHost   = "ews_url_host"
+	ExpectMaxRedirects = "max_redirects"
+	ExpectProtocols    = "protocols"
+	ExpectCertMinDays  = "cert_min_days"
+)
+
+// ExpectationNames lists them in the order they are checked.
+var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays}
+
+// MaxCertMinDays caps cert_min_days at ten years: no certificate is issued
+// for longer, so a larger value always fails.
+const MaxCertMinDays = 3650
 
 // Expectations catch drift after migrations: a chain that still works but
-// ends somewhere else. Zero fields are not checked.
+// ends somewhere else. Zero fields are not checked. The YAML names are
+// the configuration's.
 type Expectations struct {
-	// EndpointHost is the host of the Autodiscover URL that must answer.
-	EndpointHost string
-	// EWSURLHost is the host the returned EWS URL must point at.
-	EWSURLHost string
-	// MaxRedirects, when set, is the most redirect hops allowed.
-	MaxRedirects *int
+	// EndpointHost is the lower-case host of the Autodiscover URL that
+	// must answer.
+	EndpointHost string `yaml:"endpoint_host,omitempty"`
+	// EWSURLHost is the lower-case host the returned EWS URL must name.
+	EWSURLHost string `yaml:"ews_url_host,omitempty"`
+	// MaxRedirects, when set, is the most redirect hops allowed; a pointer
+	// because 0 ("no redirect at all") is a meaningful expectation.
+	MaxRedirects *int `yaml:"max_redirects,omitempty"`
 	// Protocols must all be among the returned Protocol types (EXCH, EXPR,
-	// WEB, EXHTTP, mapiHttp, MobileSync).
-	Protocols []string
+	// WEB, EXHTTP, mapiHttp, MobileSync), in their canonical spelling.
+	Protocols []string `yaml:"protocols,omitempty"`
 	// CertMinDays is the fewest days any certificate of the chain may have
 	// left.
-	CertMinDays int
+	CertMinDays int `yaml:"cert_min_days,omitempty"`
 }
 
-// DefaultUserAgent identifies the prober to Exchange (servers log and
-// sometimes branch on it).
-const DefaultUserAgent = "autodiscover_exporter (+https://github.com/autodiscover-exporter/autodiscover_exporter)"
+// ExpectationProtocols are the Protocol types expect.protocols accepts.
+var ExpectationProtocols = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync"}
+
+func (s *Settings) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return s.Timeout
+}
 
 func (s *Settings) methods() []Method {
 	if len(s.Methods) == 0 {
@@ -155,14 +251,14 @@ func (s *Settings) methods() []Method {
 
 func (s *Settings) maxRedirects() int {
 	if s.MaxRedirects <= 0 {
-		return 10
+		return DefaultMaxRedirects
 	}
 	return s.MaxRedirects
 }
 
 func (s *Settings) stepTimeout() time.Duration {
 	if s.StepTimeout <= 0 {
-		return 5 * time.Second
+		return DefaultStepTimeout
 	}
 	return s.StepTimeout
 }
@@ -190,126 +286,21 @@ func (s *Settings) userAgent() string {
 
 func (s *Settings) maxBodyBytes() int64 {
 	if s.MaxBodyBytes <= 0 {
-		return 1 << 20
+		return DefaultMaxBodyBytes
 	}
 	return s.MaxBodyBytes
 }
 
-func (s *Settings) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
+func (s *Settings) v2Hosts() []string {
+	if len(s.V2Hosts) == 0 {
+		return []string{DefaultV2Host}
 	}
-	return s.Now()
+	return s.V2Hosts
 }
 
-// Result is the full record of one discovery run.
-type Result struct {
-	// Mailbox is the address the run started with.
-	Mailbox string
-	Success bool
-	// Reason says in one sentence why the run failed (empty on success).
-	Reason string
-	// FinalURL is the Autodiscover URL that returned settings (or the error).
-	FinalURL     string
-	RedirectHops int
-	Duration     time.Duration
-	Steps        []Step
-	// Certificates holds one entry per TLS host the chain reached, in the
-	// order first reached.
-	Certificates []CertInfo
-	// Response is the parsed Autodiscover answer that ended the run, if any.
-	Response *Response
-	// ErrorCode and ErrorMessage are set when the server answered with an
-	// Autodiscover Error element.
-	ErrorCode    string
-	ErrorMessage string
-	// ChainSuccess is the POX chain's own verdict (Success also needs v2
-	// and every expectation to pass).
-	ChainSuccess bool
-	// V2 holds one entry per protocol asked with method v2_json.
-	V2 []V2Result
-	// AddressChecks holds, with CheckAllAddresses, one entry per address of
-	// every TLS host the chain reached.
-	AddressChecks []AddressCheck
-	// Expectations holds one verdict per configured expectation.
-	Expectations []ExpectationResult
-	// AuthBackoff is how long credentials stay withheld after this run
-	// (account lockout protection); 0 when they are not.
-	AuthBackoff time.Duration
-}
-
-// V2Result is the answer of Autodiscover v2 for one protocol.
-type V2Result struct {
-	Protocol string
-	OK       bool
-	// URL is the endpoint returned for the protocol.
-	URL string
-	// Host is where the final answer came from (after v2 redirects).
-	Host string
-	// ErrorCode and ErrorMessage come from a 400 JSON error answer.
-	ErrorCode    string
-	ErrorMessage string
-	Redirects    int
-}
-
-// AddressCheck is the per-address view of one TLS host.
-type AddressCheck struct {
-	Host    string
-	Address string
-	// Steps are tcp, tls_handshake and the three certificate verdicts, as
-	// far as they got.
-	Steps []Step
-	// Cert is set when the handshake completed.
-	Cert *CertInfo
-}
-
-// ExpectationResult is one checked expectation.
-type ExpectationResult struct {
-	// Name is one of endpoint_host, ews_url_host, max_redirects,
-	// protocols, cert_min_days.
-	Name   string
-	OK     bool
-	Detail string
-}
-
-// Step is one check of the chain.
-type Step struct {
-	Hop    int
-	Method Method
-	// Mailbox is the address being discovered at this hop (it changes after
-	// a redirectAddr). Never exported as a label.
-	Mailbox string
-	Host    string
-	// Port is the TCP port the step concerns (0 when not applicable).
-	Port int
-	// Address is the IP address that answered (or was last tried).
-	Address string
-	URL     string
-	Name    StepName
-	OK      bool
-	// Start is the offset from the start of the run.
-	Start    time.Duration
-	Duration time.Duration
-	// ErrorClass is a short fixed token ("nxdomain", "name_mismatch", …);
-	// empty when OK.
-	ErrorClass string
-	// Detail is human-readable, for the step log. It never holds secrets.
-	Detail string
-}
-
-// CertInfo describes the certificate a TLS host presented.
-type CertInfo struct {
-	Host      string
-	Address   string
-	Subject   string
-	Issuer    string
-	DNSNames  []string
-	NotBefore time.Time
-	NotAfter  time.Time
-	// ChainNotAfter is the earliest NotAfter of the verified chain; zero
-	// when the chain did not verify.
-	ChainNotAfter time.Time
-	NameOK        bool
-	TrustOK       bool
-	ValidityOK    bool
+func (s *Settings) v2Protocols() []string {
+	if len(s.V2Protocols) == 0 {
+		return DefaultV2Protocols
+	}
+	return s.V2Protocols
 }

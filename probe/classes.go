@@ -1,0 +1,110 @@
+package probe
+
+import "fmt"
+
+// ErrorClass says in one fixed token why a step failed. The vocabulary is
+// closed (ErrorClasses lists it) so that a class can serve as a metric
+// label value and an alert can match on it; the human-readable part of a
+// failure is the step's Detail.
+type ErrorClass string
+
+// DNS.
+const (
+	ClassNXDomain    ErrorClass = "nxdomain"      // the name does not exist
+	ClassNoRecords   ErrorClass = "no_records"    // the name exists but has no record of the type asked
+	ClassServFail    ErrorClass = "servfail"      // the resolver answered with another error code
+	ClassDNSError    ErrorClass = "dns_error"     // the query failed, or a CNAME chain is too long
+	ClassNoUsableSRV ErrorClass = "no_usable_srv" // SRV records exist, but none on port 443
+)
+
+// Connections.
+const (
+	ClassTimeout          ErrorClass = "timeout"            // no answer within the step timeout or the deadline
+	ClassRefused          ErrorClass = "refused"            // TCP connection refused
+	ClassUnreachable      ErrorClass = "unreachable"        // no route to the address
+	ClassTCPError         ErrorClass = "tcp_error"          // any other TCP failure
+	ClassConnectionError  ErrorClass = "connection_error"   // the connection broke during an HTTP exchange
+	ClassResponseTooLarge ErrorClass = "response_too_large" // the answer passed max_body_bytes
+)
+
+// TLS and certificates.
+const (
+	ClassHandshakeFailed     ErrorClass = "handshake_failed"      // no TLS session came about
+	ClassNameMismatch        ErrorClass = "name_mismatch"         // the certificate does not name the host
+	ClassUntrusted           ErrorClass = "untrusted"             // no chain to a trusted root
+	ClassExpired             ErrorClass = "expired"               // a certificate is past NotAfter
+	ClassNotYetValid         ErrorClass = "not_yet_valid"         // the leaf is before NotBefore
+	ClassClientCertRequested ErrorClass = "client_cert_requested" // the server asked for a client certificate
+	ClassClientCertRequired  ErrorClass = "client_cert_required"  // the server refused to go on without one
+)
+
+// HTTP answers.
+const (
+	ClassUnauthorized ErrorClass = "unauthorized"  // 401 with no credentials accepted
+	ClassForbidden    ErrorClass = "forbidden"     // 403
+	ClassNotFound     ErrorClass = "not_found"     // 404 or 405: no Autodiscover here
+	ClassThrottled    ErrorClass = "throttled"     // 429
+	ClassAccountState ErrorClass = "account_state" // Exchange Online's 456 (e.g. MFA or an app password needed)
+	ClassServerError  ErrorClass = "server_error"  // 5xx
+	ClassHTTPStatus   ErrorClass = "http_status"   // any other unusable status
+	ClassNoRedirect   ErrorClass = "no_redirect"   // the HTTP redirect method got no redirect
+)
+
+// Credentials.
+const (
+	ClassNoCredentials       ErrorClass = "no_credentials"       // a 401 and the module has none
+	ClassBearerRequired      ErrorClass = "bearer_required"      // OAuth wanted and the module cannot answer it
+	ClassWithheldPlainHTTP   ErrorClass = "withheld_plain_http"  // never over plain HTTP
+	ClassWithheldCertificate ErrorClass = "withheld_certificate" // never to a host whose certificate failed
+	ClassWithheldDomain      ErrorClass = "withheld_domain"      // never outside the paired domains
+	ClassUnsupportedScheme   ErrorClass = "unsupported_scheme"   // no offered scheme is one the module may use
+	ClassAuthBackoff         ErrorClass = "auth_backoff"         // withheld after an earlier refusal (lockout protection)
+	ClassAuthFailed          ErrorClass = "auth_failed"          // the server refused the credentials
+	ClassAuthError           ErrorClass = "auth_error"           // the credentials could not be produced (token endpoint, NTLM)
+)
+
+// Answers.
+const (
+	ClassBadContentType    ErrorClass = "bad_content_type"   // not an XML media type
+	ClassEmptyBody         ErrorClass = "empty_body"         // nothing but white space
+	ClassBadXML            ErrorClass = "bad_xml"            // not well-formed, bad charset, too deep, too many tokens, DTD
+	ClassNotAutodiscover   ErrorClass = "not_autodiscover"   // well-formed XML of some other kind
+	ClassNoAction          ErrorClass = "no_action"          // a Response with neither an Action nor an Error
+	ClassBadAction         ErrorClass = "bad_action"         // unknown Action, or a redirect without its target
+	ClassBadPayload        ErrorClass = "bad_payload"        // a v2 answer that is no usable JSON
+	ClassAutodiscoverError ErrorClass = "autodiscover_error" // the server answered with an Autodiscover Error
+	ClassV2Error           ErrorClass = "v2_error"           // Autodiscover v2 answered with an ErrorCode
+)
+
+// Redirects and input.
+const (
+	ClassBadRedirect      ErrorClass = "bad_redirect"       // a redirect target the rules refuse
+	ClassLoop             ErrorClass = "loop"               // a URL or address seen before in this run
+	ClassTooManyRedirects ErrorClass = "too_many_redirects" // over the hop budget
+	ClassBadAddress       ErrorClass = "bad_address"        // a mailbox address that is refused before any traffic
+)
+
+// ErrorClasses is the whole vocabulary, in the order of the groups above.
+var ErrorClasses = []ErrorClass{
+	ClassNXDomain, ClassNoRecords, ClassServFail, ClassDNSError, ClassNoUsableSRV,
+	ClassTimeout, ClassRefused, ClassUnreachable, ClassTCPError, ClassConnectionError, ClassResponseTooLarge,
+	ClassHandshakeFailed, ClassNameMismatch, ClassUntrusted, ClassExpired, ClassNotYetValid, ClassClientCertRequested, ClassClientCertRequired,
+	ClassUnauthorized, ClassForbidden, ClassNotFound, ClassThrottled, ClassAccountState, ClassServerError, ClassHTTPStatus, ClassNoRedirect,
+	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,
+	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassBadPayload, ClassAutodiscoverError, ClassV2Error,
+	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
+}
+
+// Error is every failure the probe reports: a failed step, an answer that
+// does not parse, an address refused before any traffic. Detail is a
+// whole sentence for people and never holds a secret.
+type Error struct {
+	Class  ErrorClass
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Detail }
+
+func failf(class ErrorClass, format string, args ...any) *Error {
+	return &Error{Class: class, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,4 @@
+package probe
+
+// LabSettings is labSettings for the external tests of package probe_test.
+var LabSettings = labSettings

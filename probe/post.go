@@ -1,0 +1,226 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// postTo runs DNS, TCP, TLS, certificate checks and the POST against one
+// URL, and acts on the answer.
+func (r *run) postTo(ctx context.Context, method Method, u *url.URL) outcome {
+	t := r.newTarget(method, u)
+	addrs, ok := r.resolve(ctx, t)
+	if !ok {
+		return outcome{next: nextCandidate}
+	}
+	r.noteTLSHost(t, addrs)
+	tlsOut, addr := r.secure(ctx, t, addrs)
+	if tlsOut == nil {
+		return outcome{next: nextCandidate}
+	}
+	certOK := tlsOut.certOK()
+	if !certOK && !r.p.s.InsecureSkipVerify {
+		_ = tlsOut.conn.Close()
+		return outcome{next: nextCandidate}
+	}
+	leaf := tlsOut.state.PeerCertificates[0].Raw
+	reopen := func(ctx context.Context) (net.Conn, error) {
+		return r.reconnect(ctx, t, addr, leaf)
+	}
+	hc := newHTTPConn(tlsOut.conn, r.p.s.maxBodyBytes(), reopen)
+	defer hc.Close()
+
+	resp := r.post(ctx, t, hc, u, addr, certOK)
+	if resp == nil {
+		return outcome{next: nextCandidate}
+	}
+	if isRedirectStatus(resp.status) {
+		started := time.Now()
+		to, err := resolveLocation(u, resp.header.Get("Location"))
+		if err != nil {
+			r.rec.record(t, StepRedirect, started, addr, err, "")
+			return outcome{next: nextCandidate}
+		}
+		return r.followURL(t, started, addr, to, poxRedirect, fmt.Sprintf("HTTP %d", resp.status))
+	}
+	return r.handleAnswer(t, addr, u, resp)
+}
+
+// handleAnswer parses a 200 answer and acts on it.
+func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) outcome {
+	started := time.Now()
+	if ct := resp.header.Get("Content-Type"); ct != "" && !isXMLContentType(ct) {
+		r.rec.record(t, StepParse, started, addr, failf(ClassBadContentType, "expected text/xml, got %s", truncate(ct, 60)), "")
+		return outcome{next: nextCandidate}
+	}
+	ans, err := ParseResponse(resp.body)
+	if err != nil {
+		var pe *Error
+		if !errors.As(err, &pe) {
+			pe = failf(ClassBadPayload, "%v", err)
+		}
+		r.rec.record(t, StepParse, started, addr, pe, "")
+		return outcome{next: nextCandidate}
+	}
+	if ans.Error != nil {
+		r.res.Response = ans
+		r.res.FinalURL = u.String()
+		r.res.ErrorCode, r.res.ErrorMessage = ans.Error.Code, ans.Error.Message
+		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "ErrorCode %s: %s", ans.Error.Code, truncate(ans.Error.Message, 200)), "")
+		return stopBecause(fmt.Sprintf("Autodiscover error %s from %s: %s", ans.Error.Code, t.host, ans.Error.Message))
+	}
+	switch ans.Action {
+	case ActionSettings:
+		r.res.Response = ans
+		r.res.FinalURL = u.String()
+		r.res.ChainSuccess = true
+		r.rec.record(t, StepParse, started, addr, nil, describeSettings(ans))
+		return outcome{next: stop}
+	case ActionRedirectURL:
+		r.rec.record(t, StepParse, started, addr, nil, "redirectUrl "+truncate(ans.RedirectURL, 200))
+		started = time.Now()
+		to, serr := resolveLocation(u, ans.RedirectURL)
+		if serr != nil {
+			r.rec.record(t, StepRedirect, started, addr, serr, "")
+			return outcome{next: nextCandidate}
+		}
+		return r.followURL(t, started, addr, to, redirectURLRule, "redirectUrl")
+	case ActionRedirectAddr:
+		r.rec.record(t, StepParse, started, addr, nil, "redirectAddr "+truncate(ans.RedirectAddr, 200))
+		return r.followAddr(t, addr, ans.RedirectAddr)
+	}
+	r.rec.record(t, StepParse, started, addr, failf(ClassBadAction, "unexpected action %q", ans.Action), "")
+	return outcome{next: nextCandidate}
+}
+
+func describeSettings(ans *Response) string {
+	parts := []string{"settings returned"}
+	if ews := ans.EWSURL(); ews != "" {
+		parts = append(parts, "EWS "+ews)
+	}
+	if srv := ans.Server(); srv != "" {
+		parts = append(parts, "server "+srv)
+	}
+	var types []string
+	for _, p := range ans.Protocols {
+		types = append(types, p.Type)
+	}
+	for _, m := range ans.MobileServers {
+		types = append(types, m.Type)
+	}
+	if len(types) > 0 {
+		parts = append(parts, "protocols "+strings.Join(types, ","))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// post sends the Autodiscover POST, answers a 401 challenge when the rules
+// allow it, and records the credentials and request steps. It returns the
+// final response when it is usable (200 or a redirect).
+func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, certOK bool) *response {
+	started := time.Now()
+	body := BuildRequest(r.p.s.schema(), r.mailbox)
+	resp, err := hc.roundTrip(ctx, newPOST(u, &r.p.s, r.mailbox), body, r.p.s.stepTimeout())
+	if err != nil {
+		r.rec.record(t, StepRequest, started, addr, err, "POST "+u.String())
+		return nil
+	}
+	var notes []string
+	if resp.status == http.StatusUnauthorized {
+		challenges := ParseChallenges(resp.header)
+		notes = append(notes, fmt.Sprintf("HTTP 401 challenge offering %s", orNone(schemeNames(challenges))))
+		authed, ok := r.authenticate(ctx, t, hc, u, addr, body, challenges, certOK)
+		if !ok {
+			r.rec.record(t, StepRequest, started, addr, failf(ClassUnauthorized, "HTTP 401 Unauthorized and no credentials were accepted"), strings.Join(notes, "; "))
+			return nil
+		}
+		resp = authed
+		notes = append(notes, "answered with credentials")
+	}
+	notes = append(notes, describeStatus(resp))
+	if d := diagnosticHeaders(resp.header); d != "" {
+		notes = append(notes, d)
+	}
+	detail := strings.Join(notes, "; ")
+	if class := statusClass(resp); class != "" {
+		r.rec.record(t, StepRequest, started, addr, failf(class, "%s", statusReason(resp)), detail)
+		return nil
+	}
+	r.rec.record(t, StepRequest, started, addr, nil, detail)
+	return resp
+}
+
+// diagnosticHeaders picks the headers Microsoft support asks for and that
+// name the answering front and back ends.
+func diagnosticHeaders(h http.Header) string {
+	var parts []string
+	for _, name := range []string{"request-id", "X-FEServer", "X-BEServer", "X-CalculatedBETarget", "X-OWA-Version", "X-DiagInfo", "X-AutoDiscovery-Error"} {
+		if v := h.Get(name); v != "" {
+			parts = append(parts, name+"="+truncate(v, 80))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func isRedirectStatus(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect:
+		return true
+	}
+	return false
+}
+
+// statusClass maps an HTTP status to the request step's error class; empty
+// means the answer is usable.
+func statusClass(resp *response) ErrorClass {
+	switch {
+	case resp.status == http.StatusOK || isRedirectStatus(resp.status):
+		return ""
+	case resp.status == http.StatusUnauthorized:
+		return ClassUnauthorized
+	case resp.status == http.StatusForbidden:
+		return ClassForbidden
+	case resp.status == http.StatusNotFound || resp.status == http.StatusMethodNotAllowed:
+		return ClassNotFound
+	case resp.status == http.StatusTooManyRequests:
+		return ClassThrottled
+	case resp.status == 456:
+		return ClassAccountState
+	case resp.status >= 500:
+		return ClassServerError
+	}
+	return ClassHTTPStatus
+}
+
+func statusReason(resp *response) string {
+	s := fmt.Sprintf("HTTP %d", resp.status)
+	if t := http.StatusText(resp.status); t != "" {
+		s += " " + t
+	}
+	if e := resp.header.Get("X-AutoDiscovery-Error"); e != "" {
+		s += " (X-AutoDiscovery-Error: " + truncate(e, 120) + ")"
+	}
+	return s
+}
+
+func isXMLContentType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "text/xml" || mt == "application/xml" || strings.HasSuffix(mt, "+xml")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

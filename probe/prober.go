@@ -1,0 +1,123 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Prober runs the chain for the mailboxes of one module. It is built once
+// per configuration load: the resolver (with /etc/resolv.conf read then),
+// the authenticator with its token cache, the credential guard and the
+// clock live as long as the module; Run takes only what belongs to one
+// mailbox. Safe for concurrent use.
+type Prober struct {
+	s     Settings
+	dns   *resolver
+	auth  Authenticator
+	guard CredentialGuard
+	now   func() time.Time
+}
+
+// Env is what a Prober shares with the rest of the process.
+type Env struct {
+	// Guard withholds credentials after the server refused them (account
+	// lockout protection); nil withholds nothing.
+	Guard CredentialGuard
+	// Now is the clock for certificate dates; nil means time.Now.
+	Now func() time.Time
+}
+
+// Target is the per-mailbox part of a probe.
+type Target struct {
+	// Address is the mailbox's e-mail address.
+	Address string
+	// Expect lists what the result must look like; nil checks nothing.
+	Expect *Expectations
+	// GuardKey names the account whose refusals Env.Guard counts.
+	GuardKey string
+}
+
+// NewProber checks s and builds what its probes share. It fails only on
+// settings that cannot work (no resolver, an unknown auth type).
+func NewProber(s Settings, env Env) (*Prober, error) {
+	// The prober keeps its own copies: a caller changing its slices later
+	// must not change probes in flight.
+	s.Methods = slices.Clone(s.Methods)
+	s.AllowedDomains = slices.Clone(s.AllowedDomains)
+	s.V2Hosts = slices.Clone(s.V2Hosts)
+	s.V2Protocols = slices.Clone(s.V2Protocols)
+	s.Auth.Scopes = slices.Clone(s.Auth.Scopes)
+	p := &Prober{s: s, guard: env.Guard, now: env.Now}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	dns, err := newResolver(s.DNSServer, s.stepTimeout())
+	if err != nil {
+		return nil, fmt.Errorf("probe settings: %w", err)
+	}
+	p.dns = dns
+	if p.auth, err = p.newAuthenticator(); err != nil {
+		return nil, fmt.Errorf("probe settings: %w", err)
+	}
+	return p, nil
+}
+
+// Timeout is the module's bound on one chain.
+func (p *Prober) Timeout() time.Duration { return p.s.timeout() }
+
+func (p *Prober) newAuthenticator() (Authenticator, error) {
+	a := p.s.Auth
+	switch a.Type {
+	case "", AuthNone:
+		return nil, nil
+	case AuthBasic:
+		return &Basic{Username: a.Username, Password: a.Password}, nil
+	case AuthNTLM:
+		return &NTLM{Username: a.Username, Password: a.Password, Workstation: a.Workstation}, nil
+	case AuthOAuth2:
+		return newOAuth2(oauth2Config{
+			TokenURL:     a.TokenURL,
+			ClientID:     a.ClientID,
+			ClientSecret: a.ClientSecret,
+			Scopes:       a.Scopes,
+			RootCAs:      p.s.RootCAs,
+			// The token endpoint is reached the way the module reaches
+			// Exchange: through its DNS server and connect_to overrides.
+			Dial: p.dial,
+		}), nil
+	}
+	return nil, fmt.Errorf("unknown auth type %q", a.Type)
+}
+
+// dial connects to host:port through the module's resolver and connect_to
+// overrides, for side channels such as an OAuth token endpoint.
+func (p *Prober) dial(ctx context.Context, _, addr string) (net.Conn, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("port %q: %w", portText, err)
+	}
+	addrs := []string{host}
+	if _, byName := overrideFor(p.s.ConnectTo, host, port); !byName && net.ParseIP(host) == nil {
+		lk, serr := p.dns.lookupHost(ctx, host, p.s.ipVersion())
+		if serr != nil {
+			return nil, fmt.Errorf("resolving %s: %s", host, serr.Detail)
+		}
+		addrs = lk.strings()
+	}
+	conn, attempts := dialEach(ctx, addrs, port, p.s.ConnectTo, p.s.stepTimeout())
+	if conn == nil {
+		if n := len(attempts); n > 0 && attempts[n-1].err != nil {
+			return nil, fmt.Errorf("connecting to %s: %s", addr, attempts[n-1].err.Detail)
+		}
+		return nil, fmt.Errorf("connecting to %s: no address", addr)
+	}
+	return conn, nil
+}

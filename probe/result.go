@@ -1,0 +1,113 @@
+package probe
+
+import "time"
+
+// Result is the full record of one discovery run.
+type Result struct {
+	// Mailbox is the address the run started with.
+	Mailbox string
+	Success bool
+	// Reason says in one sentence why the run failed (empty on success).
+	Reason string
+	// FinalURL is the Autodiscover URL that returned settings (or the error).
+	FinalURL     string
+	RedirectHops int
+	Duration     time.Duration
+	Steps        []Step
+	// Certificates holds one entry per TLS host the chain reached, in the
+	// order first reached.
+	Certificates []CertInfo
+	// Response is the parsed Autodiscover answer that ended the run, if any.
+	Response *Response
+	// ErrorCode and ErrorMessage are set when the server answered with an
+	// Autodiscover Error element.
+	ErrorCode    string
+	ErrorMessage string
+	// ChainSuccess is the POX chain's own verdict (Success also needs v2
+	// and every expectation to pass).
+	ChainSuccess bool
+	// V2 holds one entry per protocol asked with method v2_json.
+	V2 []V2Result
+	// AddressChecks holds, with CheckAllAddresses, one entry per address of
+	// every TLS host the chain reached.
+	AddressChecks []AddressCheck
+	// Expectations holds one verdict per configured expectation.
+	Expectations []ExpectationResult
+	// AuthBackoff is how long credentials stay withheld after this run
+	// (account lockout protection); 0 when they are not.
+	AuthBackoff time.Duration
+}
+
+// V2Result is the answer of Autodiscover v2 for one protocol.
+type V2Result struct {
+	Protocol string
+	OK       bool
+	// URL is the endpoint returned for the protocol.
+	URL string
+	// Host is where the final answer came from (after v2 redirects).
+	Host string
+	// ErrorCode and ErrorMessage come from a 400 JSON error answer.
+	ErrorCode    string
+	ErrorMessage string
+	Redirects    int
+}
+
+// AddressCheck is the per-address view of one TLS host.
+type AddressCheck struct {
+	Host    string
+	Address string
+	// Steps are tcp, tls_handshake and the three certificate verdicts, as
+	// far as they got.
+	Steps []Step
+	// Cert is set when the handshake completed.
+	Cert *CertInfo
+}
+
+// ExpectationResult is one checked expectation.
+type ExpectationResult struct {
+	// Name is one of ExpectationNames.
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// Step is one check of the chain.
+type Step struct {
+	Hop    int
+	Method Method
+	// Mailbox is the address being discovered at this hop (it changes after
+	// a redirectAddr). Never exported as a label.
+	Mailbox string
+	Host    string
+	// Port is the TCP port the step concerns (0 when not applicable).
+	Port int
+	// Address is the IP address that answered (or was last tried).
+	Address string
+	URL     string
+	Name    StepName
+	OK      bool
+	// Start is the offset from the start of the run.
+	Start    time.Duration
+	Duration time.Duration
+	// ErrorClass is empty when OK.
+	ErrorClass ErrorClass
+	// Detail is human-readable, for the step log. It never holds secrets.
+	Detail string
+}
+
+// CertInfo describes the certificate a TLS host presented.
+type CertInfo struct {
+	Host      string
+	Address   string
+	Subject   string
+	Issuer    string
+	DNSNames  []string
+	NotBefore time.Time
+	NotAfter  time.Time
+	// ChainNotAfter is the earliest NotAfter of the verified chain; zero
+	// when the chain did not verify.
+	ChainNotAfter time.Time
+	NameOK        bool
+	TrustOK       bool
+	ValidityOK    bool
+}
