@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
 )
@@ -37,10 +38,10 @@ func get(t *testing.T, h http.Handler, target string, header http.Header) (int, 
 
 func TestSuccessfulManualProbeResetsTheExportersBackoff(t *testing.T) {
 	l := startLab(t)
-	module := func(password string) string {
-		return l.labModule("m", `auth: {type: basic, username: frank@expiring.test, password: "`+password+`"}`)
+	module := func(password string) map[string]*config.Module {
+		return map[string]*config.Module{"m": l.basicModule(t, "frank@expiring.test", password)}
 	}
-	mailbox := "  - {name: frank, address: frank@expiring.test, module: m}\n"
+	mailbox := &config.Mailbox{Name: "frank", Address: "frank@expiring.test", Module: "m"}
 	s := newTestServer(t, writeLabConfig(t, module("stale"), mailbox))
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()

@@ -1,12 +1,41 @@
 package demo
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+	"time"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
+
+// Files next to the demo configuration, named in it relative to it.
+const (
+	caFile       = "lab-ca.pem"
+	passwordFile = "demo.password"
+)
+
+// LabModule is a module that reaches the estate: its DNS server, its CA
+// (written at caPath) as the trusted bundle and its connect_to map. Every
+// configuration of the simulated estate — the demo's, the tests', the
+// benchmarks' — starts from it.
+func LabModule(e *lab.Estate, caPath string) *config.Module {
+	return &config.Module{
+		DNS:       config.DNS{Server: e.DNSAddr()},
+		TLS:       config.TLS{CAFile: caPath},
+		ConnectTo: e.ConnectTo(),
+	}
+}
+
+// WriteConfig marshals cfg into path.
+func WriteConfig(path string, cfg *config.Config) error {
+	data, err := config.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
 
 // writeConfig writes the CA, the password file and a config with one
 // module per mailbox (each has its own account and allowed domains).
@@ -16,67 +45,58 @@ func (d *Demo) writeConfig() error {
 		return err
 	}
 	d.dir = dir
-	if err := os.WriteFile(filepath.Join(dir, "lab-ca.pem"), d.Estate.CA.PEM(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, caFile), d.Estate.CA.PEM(), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "demo.password"), []byte(Password+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, passwordFile), []byte(Password+"\n"), 0o600); err != nil {
 		return err
 	}
 	d.ConfigPath = filepath.Join(dir, "demo.yml")
-	return os.WriteFile(d.ConfigPath, []byte(d.render()), 0o600)
+	return WriteConfig(d.ConfigPath, d.config())
 }
 
-// render is the configuration file; the paths in it are relative to its
+// config is the demo's configuration; the paths in it are relative to its
 // directory.
-func (d *Demo) render() string {
-	reach := d.Estate.ModuleYAML("lab-ca.pem", "    ")
-	var b strings.Builder
-	b.WriteString("# Demo configuration: every host below is simulated on loopback.\nmodules:\n")
+func (d *Demo) config() *config.Config {
+	cfg := &config.Config{Modules: map[string]*config.Module{}}
 	for _, m := range d.Mailboxes {
-		writeModule(&b, m, reach)
+		module := "demo-" + m.Name
+		cfg.Modules[module] = d.module(m)
+		cfg.Mailboxes = append(cfg.Mailboxes, &config.Mailbox{Name: m.Name, Address: m.Lab.Address, Module: module, Labels: m.Labels, Expect: m.expect})
 	}
-	b.WriteString("mailboxes:\n")
-	for _, m := range d.Mailboxes {
-		writeMailbox(&b, m)
-	}
-	return b.String()
+	return cfg
 }
 
-func writeModule(b *strings.Builder, m Mailbox, reach string) {
-	fmt.Fprintf(b, "  demo-%s:\n    timeout: 20s\n    step_timeout: 5s\n", m.Name)
-	b.WriteString(reach)
-	if m.auth != "" {
-		fmt.Fprintf(b, "    auth: %s\n", m.auth)
-	} else {
-		fmt.Fprintf(b, "    auth: {type: basic, username: %q, password_file: demo.password}\n", m.Lab.Username)
+func (d *Demo) module(m Mailbox) *config.Module {
+	mod := LabModule(d.Estate, caFile)
+	mod.Timeout = config.Duration(20 * time.Second)
+	mod.StepTimeout = config.Duration(5 * time.Second)
+	mod.Auth = config.Auth{Type: probe.AuthBasic, Username: m.Lab.Username, PasswordFile: passwordFile}
+	if m.auth != nil {
+		mod.Auth = *m.auth
 	}
-	for _, line := range m.module {
-		fmt.Fprintf(b, "    %s\n", line)
+	mod.AllowedDomains = m.Lab.AllowedDomains
+	if m.tune != nil {
+		m.tune(mod)
 	}
-	if len(m.Lab.AllowedDomains) > 0 {
-		fmt.Fprintf(b, "    allowed_domains: [%s]\n", strings.Join(m.Lab.AllowedDomains, ", "))
-	}
+	return mod
 }
 
-func writeMailbox(b *strings.Builder, m Mailbox) {
-	fmt.Fprintf(b, "  # %s\n  - name: %s\n    address: %s\n    module: demo-%s\n", m.Description, m.Name, m.Lab.Address, m.Name)
-	if m.expect != "" {
-		fmt.Fprintf(b, "    expect: %s\n", m.expect)
+// Module is LabModule for the demo's estate, with the CA file next to the
+// demo's configuration: the start of a custom configuration that reaches
+// the same simulated servers.
+func (d *Demo) Module() *config.Module { return LabModule(d.Estate, filepath.Join(d.dir, caFile)) }
+
+// BasicAuth is Basic authentication as user with password, which it
+// writes into a new file in dir: configurations hold no inline secret.
+func BasicAuth(dir, user, password string) (config.Auth, error) {
+	f, err := os.CreateTemp(dir, "password-*")
+	if err != nil {
+		return config.Auth{}, err
 	}
-	if len(m.Labels) == 0 {
-		return
+	defer f.Close()
+	if _, err := f.WriteString(password + "\n"); err != nil {
+		return config.Auth{}, err
 	}
-	keys := make([]string, 0, len(m.Labels))
-	for k := range m.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b.WriteString("    labels: {")
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(b, "%s: %s", k, m.Labels[k])
-	}
-	b.WriteString("}\n")
+	return config.Auth{Type: probe.AuthBasic, Username: user, PasswordFile: f.Name()}, nil
 }

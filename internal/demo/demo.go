@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
 // Password is the password of every demo mailbox and the OAuth client
@@ -22,11 +24,11 @@ type Mailbox struct {
 	// account and allowed domains its module gets unless auth says else.
 	Lab lab.Mailbox
 
-	// auth replaces the module's Basic credentials (a YAML flow mapping);
-	// module adds lines to the module; expect is the mailbox's expect block.
-	auth   string
-	module []string
-	expect string
+	// auth replaces the module's Basic credentials; tune changes the
+	// module further; expect is the mailbox's expectations.
+	auth   *config.Auth
+	tune   func(*config.Module)
+	expect *probe.Expectations
 }
 
 // Demo is a running simulated estate with the configuration file that

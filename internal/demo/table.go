@@ -3,7 +3,9 @@ package demo
 import (
 	"time"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
 // entry is a demo mailbox with the builder of its part of the estate.
@@ -11,6 +13,8 @@ type entry struct {
 	Mailbox
 	build func(*lab.Estate) (lab.Mailbox, error)
 }
+
+func hops(n int) *int { return &n }
 
 func labels(site, flow string) map[string]string {
 	return map[string]string{"site": site, "flow": flow}
@@ -28,7 +32,7 @@ func basicMailboxes() []entry {
 	expired := time.Now().Add(-72 * time.Hour)
 	return []entry{
 		{Mailbox: Mailbox{Name: "hybrid-alice", Description: "hybrid: the domain root shows a web host's certificate, on-premises redirects to Exchange Online", Labels: labels("hq", "hybrid"),
-			expect: "{endpoint_host: " + lab.CloudPod + ", ews_url_host: outlook." + lab.CloudDomain + ", max_redirects: 3, protocols: [EXCH, EXPR], cert_min_days: 14}"},
+			expect: &probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook." + lab.CloudDomain, MaxRedirects: hops(3), Protocols: []string{"EXCH", "EXPR"}, CertMinDays: 14}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddHybrid("contoso.test", "alice", Password) }},
 		{Mailbox: Mailbox{Name: "m365-bob", Description: "Microsoft 365: HTTP redirect method to the front door, redirectUrl to a pod", Labels: labels("cloud", "m365")},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMicrosoft365("fabrikam.test", "bob", Password) }},
@@ -41,7 +45,7 @@ func basicMailboxes() []entry {
 		{Mailbox: Mailbox{Name: "expiring-ivan", Description: "healthy, but the certificate expires in 3 days", Labels: labels("branch", "onprem")},
 			build: onPremisesWithCert("lapsing.test", "ivan", time.Time{}, time.Now().Add(3*24*time.Hour))},
 		{Mailbox: Mailbox{Name: "longchain-judy", Description: "works, but six redirectUrl hops deep where at most three are expected", Labels: labels("hq", "onprem"),
-			expect: "{max_redirects: 3}"},
+			expect: &probe.Expectations{MaxRedirects: hops(3)}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddLongChain("chain.test", "judy", Password, 6) }},
 		{Mailbox: Mailbox{Name: "migrating-hank", Description: "half-migrated: the load balancer's nodes disagree, one answers on premises, one redirects to the new server", Labels: labels("hq", "migration")},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMigrating("migrating.test", "hank", Password) }},
@@ -58,22 +62,25 @@ func basicMailboxes() []entry {
 func realEstateMailboxes() []entry {
 	return []entry{
 		{Mailbox: Mailbox{Name: "ntlm-nina", Description: "on premises with NTLM only, as most Exchange servers are configured", Labels: labels("hq", "onprem"),
-			auth: `{type: ntlm, username: 'CONTOSO\nina', password_file: demo.password}`},
+			auth: &config.Auth{Type: probe.AuthNTLM, Username: `CONTOSO\nina`, PasswordFile: passwordFile}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				return e.AddNTLMOnly("ntlm.test", "CONTOSO", "nina", Password)
 			}},
 		{Mailbox: Mailbox{Name: "oauth-olga", Description: "OAuth2 only: an app-only token from the token endpoint answers the Bearer challenge", Labels: labels("cloud", "oauth"),
-			auth: `{type: oauth2, client_id: demo-app, client_secret_file: demo.password, token_url: "https://` + lab.TokenHost + `/demo-tenant/oauth2/v2.0/token"}`},
+			auth: &config.Auth{Type: probe.AuthOAuth2, ClientID: "demo-app", ClientSecretFile: passwordFile, TokenURL: "https://" + lab.TokenHost + "/demo-tenant/oauth2/v2.0/token"}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				mb, _, err := e.AddOAuth2Only("cloudonly.test", "olga", "demo-app", Password)
 				return mb, err
 			}},
 		{Mailbox: Mailbox{Name: "v2-quinn", Description: "Exchange Online through Autodiscover v2 (autodiscover.json), anonymously", Labels: labels("cloud", "v2"),
-			auth:   "{type: none}",
-			module: []string{"methods: [v2_json]", "v2: {hosts: [outlook.v2cloud.test], protocols: [Ews, ActiveSync, AutodiscoverV1]}"}},
+			auth: &config.Auth{Type: probe.AuthNone},
+			tune: func(m *config.Module) {
+				m.Methods = []probe.Method{probe.MethodV2JSON}
+				m.V2 = &config.V2{Hosts: []string{"outlook.v2cloud.test"}, Protocols: []string{"Ews", "ActiveSync", "AutodiscoverV1"}}
+			}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddV2("v2.test", "quinn", "outlook.v2cloud.test") }},
 		{Mailbox: Mailbox{Name: "pool-oscar", Description: "works through the first node; check_all_addresses shows a dead node and one whose certificate expires in 15 days", Labels: labels("hq", "onprem"),
-			module: []string{"check_all_addresses: true"}},
+			tune: func(m *config.Module) { m.CheckAllAddresses = true }},
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
 			}},

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -509,23 +508,4 @@ func (e *Estate) recording(server, scheme string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// ModuleYAML renders the part of an exporter module that reaches this
-// estate — its DNS server, caFile as the trusted CA bundle, and the
-// connect_to map (sorted) — one field per line, each line prefixed by
-// indent. The demo, the exporter's tests and the benchmarks share it.
-func (e *Estate) ModuleYAML(caFile, indent string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%sdns: {server: %q}\n%stls: {ca_file: %q}\n%sconnect_to:\n", indent, e.DNSAddr(), indent, caFile, indent)
-	ct := e.ConnectTo()
-	keys := make([]string, 0, len(ct))
-	for k := range ct {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s  %q: %q\n", indent, k, ct[k])
-	}
-	return b.String()
 }

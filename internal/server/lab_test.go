@@ -1,22 +1,23 @@
 package server
 
 import (
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	kitlog "github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
 // labEstate is the demo estate as the tests use it.
 type labEstate struct {
+	demo       *demo.Demo
 	estate     *lab.Estate
 	configPath string
 	password   string
@@ -32,26 +33,36 @@ func startLab(t testing.TB) *labEstate {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	return &labEstate{estate: d.Estate, configPath: d.ConfigPath, password: demo.Password}
+	return &labEstate{demo: d, estate: d.Estate, configPath: d.ConfigPath, password: demo.Password}
 }
 
-// labModule renders a module that reaches the lab estate, with extra YAML
-// lines (auth, methods…) indented under it.
-func (l *labEstate) labModule(name string, extra ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s:\n    timeout: 10s\n    step_timeout: 2s\n    methods: [autodiscover_domain]\n", name)
-	b.WriteString(l.estate.ModuleYAML(filepath.Join(filepath.Dir(l.configPath), "lab-ca.pem"), "    "))
-	for _, e := range extra {
-		fmt.Fprintf(&b, "    %s\n", e)
+// labModule is a module that reaches the lab estate and tries
+// autodiscover.<domain> only, with short timeouts.
+func (l *labEstate) labModule() *config.Module {
+	m := l.demo.Module()
+	m.Timeout = config.Duration(10 * time.Second)
+	m.StepTimeout = config.Duration(2 * time.Second)
+	m.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	return m
+}
+
+// basicModule is labModule with Basic credentials of user.
+func (l *labEstate) basicModule(t testing.TB, user, password string) *config.Module {
+	t.Helper()
+	auth, err := demo.BasicAuth(t.TempDir(), user, password)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.String()
+	m := l.labModule()
+	m.Auth = auth
+	return m
 }
 
 // writeLabConfig writes a config of the given modules and mailboxes.
-func writeLabConfig(t testing.TB, modules, mailboxes string) string {
+func writeLabConfig(t testing.TB, modules map[string]*config.Module, mailboxes ...*config.Mailbox) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "custom.yml")
-	if err := os.WriteFile(path, []byte("modules:\n"+modules+"mailboxes:\n"+mailboxes), 0o600); err != nil {
+	if err := demo.WriteConfig(path, &config.Config{Modules: modules, Mailboxes: mailboxes}); err != nil {
 		t.Fatal(err)
 	}
 	return path

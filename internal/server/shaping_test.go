@@ -4,13 +4,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log/level"
 
+	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
@@ -33,14 +33,11 @@ func post(t *testing.T, h http.Handler, target string) (int, string) {
 
 func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 	l := startLab(t)
-	dir := t.TempDir()
-	wrong := filepath.Join(dir, "wrong.password")
-	if err := os.WriteFile(wrong, []byte("stale-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	stale := l.basicModule(t, "frank@expiring.test", "stale-password")
+	wrong := stale.Auth.PasswordFile
 	path := writeLabConfig(t,
-		l.labModule("stale", `auth: {type: basic, username: frank@expiring.test, password_file: "`+wrong+`"}`),
-		"  - {name: stale-frank, address: frank@expiring.test, module: stale}\n")
+		map[string]*config.Module{"stale": stale},
+		&config.Mailbox{Name: "stale-frank", Address: "frank@expiring.test", Module: "stale"})
 	s, logs := newTestServer(t, path)
 	h := s.routes()
 	host := "autodiscover.expiring.test"
@@ -90,8 +87,8 @@ func TestStalePasswordBacksOffAndIsResetByAPersonOrAReload(t *testing.T) {
 func TestMinIntervalServesTheLastResultToAnHAPair(t *testing.T) {
 	l := startLab(t)
 	path := writeLabConfig(t,
-		l.labModule("srv", `auth: {type: basic, username: frank@expiring.test, password: "`+demo.Password+`"}`),
-		"  - {name: frank, address: frank@expiring.test, module: srv, min_interval: 1h}\n")
+		map[string]*config.Module{"srv": l.basicModule(t, "frank@expiring.test", demo.Password)},
+		&config.Mailbox{Name: "frank", Address: "frank@expiring.test", Module: "srv", MinInterval: config.Duration(time.Hour)})
 	s, _ := newTestServer(t, path)
 	h := s.routes()
 	_, first := get(t, h, "/probe?target=frank", nil)
@@ -114,7 +111,7 @@ func TestProbeSlotsBoundConcurrencyWithinTheDeadline(t *testing.T) {
 	if err := l.estate.BlackHole("autodiscover.slow.test", 443); err != nil {
 		t.Fatal(err)
 	}
-	path := writeLabConfig(t, l.labModule("slow"), "  - {name: slow, address: s@slow.test, module: slow}\n")
+	path := writeLabConfig(t, map[string]*config.Module{"slow": l.labModule()}, &config.Mailbox{Name: "slow", Address: "s@slow.test", Module: "slow"})
 	var logs strings.Builder
 	s, err := New(Options{ConfigFile: path, TimeoutOffset: 500 * time.Millisecond, HistoryLimit: 10, MaxConcurrent: 1}, testLogger(&logs, level.AllowInfo()))
 	if err != nil {
