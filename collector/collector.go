@@ -17,43 +17,30 @@ var stepLabels = []string{"hop", "method", "host", "step"}
 
 // Descriptors of every family; names and labels are the exporter's contract.
 var (
-	probeSuccess = prometheus.NewDesc(namespace+"_probe_success",
-		"Whether the Autodiscover chain returned settings (1) or not (0).", nil, nil)
-	probeDuration = prometheus.NewDesc(namespace+"_probe_duration_seconds",
-		"How long the whole Autodiscover chain took.", nil, nil)
-	probeTimeout = prometheus.NewDesc(namespace+"_probe_timeout_seconds",
-		"The deadline the chain ran under.", nil, nil)
-	redirectHops = prometheus.NewDesc(namespace+"_redirect_hops",
-		"Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).", nil, nil)
-	stepSuccess = prometheus.NewDesc(namespace+"_step_success",
-		"Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.", stepLabels, nil)
-	stepDuration = prometheus.NewDesc(namespace+"_step_duration_seconds",
-		"How long a step of the chain took.", stepLabels, nil)
-	certNotAfter = prometheus.NewDesc(namespace+"_cert_not_after_timestamp_seconds",
-		"NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.", []string{"host"}, nil)
-	chainNotAfter = prometheus.NewDesc(namespace+"_cert_chain_not_after_timestamp_seconds",
-		"Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.", []string{"host"}, nil)
-	responseErrorCode = prometheus.NewDesc(namespace+"_response_error_code",
-		"The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.", nil, nil)
-	resultInfo = prometheus.NewDesc(namespace+"_result_info",
-		"Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.", []string{"endpoint", "ews_url", "server"}, nil)
-	v2Success = prometheus.NewDesc(namespace+"_v2_success",
-		"Whether Autodiscover v2 (autodiscover.json) returned an endpoint for the protocol.", []string{"protocol"}, nil)
-	v2Info = prometheus.NewDesc(namespace+"_v2_info",
-		"The endpoint Autodiscover v2 returned for the protocol.", []string{"protocol", "url"}, nil)
-	addressStepSuccess = prometheus.NewDesc(namespace+"_address_step_success",
-		"Per-address check (check_all_addresses) of a TLS host of the chain: tcp, tls_handshake and the certificate verdicts.", []string{"host", "address", "step"}, nil)
-	addressStepDuration = prometheus.NewDesc(namespace+"_address_step_duration_seconds",
-		"How long a per-address check step took.", []string{"host", "address", "step"}, nil)
-	addressCertNotAfter = prometheus.NewDesc(namespace+"_address_cert_not_after_timestamp_seconds",
-		"NotAfter of the certificate one address of a TLS host presented (check_all_addresses).", []string{"host", "address"}, nil)
-	expectationSuccess = prometheus.NewDesc(namespace+"_expectation_success",
-		"Whether the result met a configured expectation of the mailbox.", []string{"expectation"}, nil)
-	authBackoff = prometheus.NewDesc(namespace+"_auth_backoff_seconds",
-		"How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.", nil, nil)
-	resultAge = prometheus.NewDesc(namespace+"_probe_result_age_seconds",
-		"Age of the result served: 0 for a fresh chain, more when min_interval served the last one.", nil, nil)
+	probeSuccess        = family("probe_success", "Whether the Autodiscover chain returned settings (1) or not (0).")
+	probeDuration       = family("probe_duration_seconds", "How long the whole Autodiscover chain took.")
+	probeTimeout        = family("probe_timeout_seconds", "The deadline the chain ran under.")
+	redirectHops        = family("redirect_hops", "Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).")
+	stepSuccess         = family("step_success", "Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.", stepLabels...)
+	stepDuration        = family("step_duration_seconds", "How long a step of the chain took.", stepLabels...)
+	certNotAfter        = family("cert_not_after_timestamp_seconds", "NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.", "host")
+	chainNotAfter       = family("cert_chain_not_after_timestamp_seconds", "Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.", "host")
+	responseErrorCode   = family("response_error_code", "The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.")
+	resultInfo          = family("result_info", "Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.", "endpoint", "ews_url", "server")
+	v2Success           = family("v2_success", "Whether Autodiscover v2 (autodiscover.json) returned an endpoint for the protocol.", "protocol")
+	v2Info              = family("v2_info", "The endpoint Autodiscover v2 returned for the protocol.", "protocol", "url")
+	addressStepSuccess  = family("address_step_success", "Per-address check (check_all_addresses) of a TLS host of the chain: tcp, tls_handshake and the certificate verdicts.", "host", "address", "step")
+	addressStepDuration = family("address_step_duration_seconds", "How long a per-address check step took.", "host", "address", "step")
+	addressCertNotAfter = family("address_cert_not_after_timestamp_seconds", "NotAfter of the certificate one address of a TLS host presented (check_all_addresses).", "host", "address")
+	expectationSuccess  = family("expectation_success", "Whether the result met a configured expectation of the mailbox.", "expectation")
+	authBackoff         = family("auth_backoff_seconds", "How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.")
+	resultAge           = family("probe_result_age_seconds", "Age of the result served: 0 for a fresh chain, more when min_interval served the last one.")
 )
+
+// family describes the metric namespace_name.
+func family(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+}
 
 // Collector exposes one probe result.
 type Collector struct {

@@ -177,17 +177,14 @@ func (p *parser) discovery(m *Module, fs map[string]entry, path string) {
 			p.addf(e.key, f, "v2 settings given but methods does not include %s", probe.MethodV2JSON)
 		}
 	}
-	if e, ok := fs["schema"]; ok {
-		f := child(path, "schema")
-		if s, ok := p.str(e.value, f); ok {
-			switch probe.Schema(s) {
-			case probe.SchemaOutlook, probe.SchemaMobileSync:
-				m.Schema = probe.Schema(s)
-			default:
-				p.addf(e.value, f, "unknown schema %q (valid: %s, %s)", s, probe.SchemaOutlook, probe.SchemaMobileSync)
-			}
+	p.strField(fs, path, "schema", func(s string, n *yaml.Node, f string) {
+		switch probe.Schema(s) {
+		case probe.SchemaOutlook, probe.SchemaMobileSync:
+			m.Schema = probe.Schema(s)
+		default:
+			p.addf(n, f, "unknown schema %q (valid: %s, %s)", s, probe.SchemaOutlook, probe.SchemaMobileSync)
 		}
-	}
+	})
 }
 
 // limits reads max_redirects and max_body_bytes.
@@ -342,26 +339,65 @@ func (p *parser) dns(m *Module, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
-	if e, ok := fs["server"]; ok {
-		f := child(path, "server")
-		if s, ok := p.str(e.value, f); ok {
-			if hp, err := canonicalDNSServer(s); err != nil {
-				p.addErr(e.value, f, err)
-			} else {
-				m.DNS.Server = hp
-			}
+	p.strField(fs, path, "server", func(s string, n *yaml.Node, f string) {
+		if hp, err := canonicalDNSServer(s); err != nil {
+			p.addErr(n, f, err)
+		} else {
+			m.DNS.Server = hp
 		}
+	})
+	p.strField(fs, path, "ip_version", func(s string, n *yaml.Node, f string) {
+		switch v := probe.IPVersion(s); v {
+		case probe.IPAny, probe.IPv4, probe.IPv6:
+			m.DNS.IPVersion = v
+		default:
+			p.addf(n, f, "unknown ip_version %q (valid: %s, %s, %s)", s, probe.IPAny, probe.IPv4, probe.IPv6)
+		}
+	})
+}
+
+// requiredField is strField for a field that must be given: its absence
+// is reported at parent.
+func (p *parser) requiredField(fs map[string]entry, parent *yaml.Node, path, key string, use func(s string, n *yaml.Node, field string)) {
+	if _, ok := fs[key]; !ok {
+		p.addf(parent, child(path, key), "required")
+		return
 	}
-	if e, ok := fs["ip_version"]; ok {
-		f := child(path, "ip_version")
-		if s, ok := p.str(e.value, f); ok {
-			switch v := probe.IPVersion(s); v {
-			case probe.IPAny, probe.IPv4, probe.IPv6:
-				m.DNS.IPVersion = v
-			default:
-				p.addf(e.value, f, "unknown ip_version %q (valid: %s, %s, %s)", s, probe.IPAny, probe.IPv4, probe.IPv6)
-			}
-		}
+	p.strField(fs, path, key, use)
+}
+
+// canonField reads the string fs[key] and checks it with canon, which may
+// normalise it. It returns "" when the field is missing or invalid, and
+// false when it was given but is invalid (reported here).
+func (p *parser) canonField(fs map[string]entry, path, key string, canon func(string) (string, error)) (string, bool) {
+	e, given := fs[key]
+	if !given {
+		return "", true
+	}
+	f := child(path, key)
+	s, ok := p.str(e.value, f)
+	if !ok {
+		return "", false
+	}
+	v, err := canon(s)
+	if err != nil {
+		p.addErr(e.value, f, err)
+		return "", false
+	}
+	return v, true
+}
+
+// strField hands the string value of fs[key] to use, with its node and
+// field path for messages; a missing field or one that is no string
+// (already reported) is skipped.
+func (p *parser) strField(fs map[string]entry, path, key string, use func(s string, n *yaml.Node, field string)) {
+	e, ok := fs[key]
+	if !ok {
+		return
+	}
+	f := child(path, key)
+	if s, ok := p.str(e.value, f); ok {
+		use(s, e.value, f)
 	}
 }
 
@@ -370,21 +406,18 @@ func (p *parser) tls(m *Module, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
-	if e, ok := fs["ca_file"]; ok {
-		f := child(path, "ca_file")
-		if s, ok := p.str(e.value, f); ok {
-			if s == "" {
-				p.addf(e.value, f, "must not be empty (leave the field out to use the system roots)")
-			} else {
-				m.TLS.CAFile = p.resolve(s)
-				pool, err := loadCAFile(m.TLS.CAFile)
-				if err != nil {
-					p.addErr(e.value, f, err)
-				}
-				m.rootCAs = pool
-			}
+	p.strField(fs, path, "ca_file", func(s string, n *yaml.Node, f string) {
+		if s == "" {
+			p.addf(n, f, "must not be empty (leave the field out to use the system roots)")
+			return
 		}
-	}
+		m.TLS.CAFile = p.resolve(s)
+		pool, err := loadCAFile(m.TLS.CAFile)
+		if err != nil {
+			p.addErr(n, f, err)
+		}
+		m.rootCAs = pool
+	})
 	if e, ok := fs["insecure_skip_verify"]; ok {
 		m.TLS.InsecureSkipVerify, _ = p.boolean(e.value, child(path, "insecure_skip_verify"))
 	}
@@ -531,25 +564,9 @@ func (p *parser) secret(n *yaml.Node, fs map[string]entry, path, inlineKey, file
 // oauth2Auth reads the client-credentials settings of type oauth2.
 func (p *parser) oauth2Auth(m *Module, n *yaml.Node, fs map[string]entry, path string) {
 	ok := true
-	// field reads a string field and checks it with check, which may
-	// normalise it. It returns "" when the field is missing or invalid.
 	field := func(key string, check func(string) (string, error)) string {
-		e, given := fs[key]
-		if !given {
-			return ""
-		}
-		f := child(path, key)
-		s, sok := p.str(e.value, f)
-		if !sok {
-			ok = false
-			return ""
-		}
-		v, err := check(s)
-		if err != nil {
-			p.addErr(e.value, f, err)
-			ok = false
-			return ""
-		}
+		v, valid := p.canonField(fs, path, key, check)
+		ok = ok && valid
 		return v
 	}
 
@@ -648,47 +665,32 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 			continue
 		}
 		mb := &Mailbox{}
-		if e, ok := fs["name"]; ok {
-			f := child(path, "name")
-			if s, ok := p.str(e.value, f); ok {
-				mb.Name = s
-				switch first, dup := firstLine[s]; {
-				case !validName(s):
-					p.addf(e.value, f, "invalid mailbox name %q: use 1 to 64 of A-Z a-z 0-9 . _ -", s)
-				case dup:
-					p.addf(e.value, f, "duplicate mailbox name %q (first at line %d)", s, first)
-				default:
-					firstLine[s] = line(e.value)
-					cfg.byName[s] = mb
-				}
+		p.requiredField(fs, it, path, "name", func(s string, n *yaml.Node, f string) {
+			mb.Name = s
+			switch first, dup := firstLine[s]; {
+			case !validName(s):
+				p.addf(n, f, "invalid mailbox name %q: use 1 to 64 of A-Z a-z 0-9 . _ -", s)
+			case dup:
+				p.addf(n, f, "duplicate mailbox name %q (first at line %d)", s, first)
+			default:
+				firstLine[s] = line(n)
+				cfg.byName[s] = mb
 			}
-		} else {
-			p.addf(it, child(path, "name"), "required")
-		}
-		if e, ok := fs["address"]; ok {
-			f := child(path, "address")
-			if s, ok := p.str(e.value, f); ok {
-				mb.Address = s
-				norm, domain, err := probe.NormalizeAddress(s)
-				if err != nil {
-					p.addErr(e.value, f, err)
-				}
-				mb.normalized, mb.domain = norm, domain
+		})
+		p.requiredField(fs, it, path, "address", func(s string, n *yaml.Node, f string) {
+			mb.Address = s
+			norm, domain, err := probe.NormalizeAddress(s)
+			if err != nil {
+				p.addErr(n, f, err)
 			}
-		} else {
-			p.addf(it, child(path, "address"), "required")
-		}
-		if e, ok := fs["module"]; ok {
-			f := child(path, "module")
-			if s, ok := p.str(e.value, f); ok {
-				mb.Module = s
-				if _, exists := cfg.Modules[s]; !exists {
-					p.addf(e.value, f, "unknown module %q%s", s, knownModules(cfg))
-				}
+			mb.normalized, mb.domain = norm, domain
+		})
+		p.requiredField(fs, it, path, "module", func(s string, n *yaml.Node, f string) {
+			mb.Module = s
+			if _, exists := cfg.Modules[s]; !exists {
+				p.addf(n, f, "unknown module %q%s", s, knownModules(cfg))
 			}
-		} else {
-			p.addf(it, child(path, "module"), "required")
-		}
+		})
 		if e, ok := fs["labels"]; ok {
 			mb.Labels = p.labels(e.value, child(path, "labels"))
 		}
@@ -721,20 +723,7 @@ func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 	}
 	x := &probe.Expectations{}
 	host := func(key string) string {
-		e, ok := fs[key]
-		if !ok {
-			return ""
-		}
-		f := child(path, key)
-		s, ok := p.str(e.value, f)
-		if !ok {
-			return ""
-		}
-		h, err := canonicalHostName(s)
-		if err != nil {
-			p.addErr(e.value, f, err)
-			return ""
-		}
+		h, _ := p.canonField(fs, path, key, canonicalHostName)
 		return h
 	}
 	x.EndpointHost = host(probe.ExpectEndpointHost)

@@ -2,15 +2,11 @@ package probe
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -22,12 +18,8 @@ type oauth2Config struct {
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
-	// RootCAs verifies the token endpoint; nil means the system pool.
-	RootCAs *x509.CertPool
-	// Timeout bounds one token request; 0 means 10s.
-	Timeout time.Duration
-	// Dial connects to the token endpoint; nil means the system resolver.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Client reaches the token endpoint (the prober's side-channel client).
+	Client *http.Client
 }
 
 // OAuth2 answers Bearer challenges with an app-only access token from the
@@ -43,19 +35,9 @@ type OAuth2 struct {
 
 // newOAuth2 returns the authenticator for cfg.
 func newOAuth2(cfg oauth2Config) *OAuth2 {
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{DefaultOAuth2Scope}
-	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
-	transport.Proxy = nil
-	if cfg.Dial != nil {
-		transport.DialContext = cfg.Dial
 	}
 	return &OAuth2{
 		cfg: clientcredentials.Config{
@@ -65,13 +47,7 @@ func newOAuth2(cfg oauth2Config) *OAuth2 {
 			Scopes:       scopes,
 			AuthStyle:    oauth2.AuthStyleInParams,
 		},
-		client: &http.Client{
-			Transport: transport,
-			Timeout:   timeout,
-			// A token endpoint that redirects is not followed: the secret
-			// is in the body.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		client: cfg.Client,
 	}
 }
 

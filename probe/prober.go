@@ -2,8 +2,10 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -84,13 +86,29 @@ func (p *Prober) newAuthenticator() (Authenticator, error) {
 			ClientID:     a.ClientID,
 			ClientSecret: a.ClientSecret,
 			Scopes:       a.Scopes,
-			RootCAs:      p.s.RootCAs,
-			// The token endpoint is reached the way the module reaches
-			// Exchange: through its DNS server and connect_to overrides.
-			Dial: p.dial,
+			Client:       p.sideClient(),
 		}), nil
 	}
 	return nil, fmt.Errorf("unknown auth type %q", a.Type)
+}
+
+// sideTimeout bounds one request of a side channel.
+const sideTimeout = 10 * time.Second
+
+// sideClient is the HTTP client of side channels such as an OAuth token
+// endpoint: reached the way the module reaches Exchange (its DNS server,
+// its connect_to overrides, its CA bundle), never through a proxy, and
+// never following a redirect, because the secret is in the body.
+func (p *Prober) sideClient() *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: p.s.RootCAs, MinVersion: tls.VersionTLS12}
+	transport.Proxy = nil
+	transport.DialContext = p.dial
+	return &http.Client{
+		Transport:     transport,
+		Timeout:       sideTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // dial connects to host:port through the module's resolver and connect_to

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"crypto/x509"
 	"time"
 )
@@ -235,60 +236,27 @@ type Expectations struct {
 // ExpectationProtocols are the Protocol types expect.protocols accepts.
 var ExpectationProtocols = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync"}
 
-func (s *Settings) timeout() time.Duration {
-	if s.Timeout <= 0 {
-		return DefaultTimeout
+// positiveOr is v, or def when v is not positive (left out).
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	return s.Timeout
+	return v
 }
+
+func (s *Settings) timeout() time.Duration     { return positiveOr(s.Timeout, DefaultTimeout) }
+func (s *Settings) stepTimeout() time.Duration { return positiveOr(s.StepTimeout, DefaultStepTimeout) }
+func (s *Settings) maxRedirects() int          { return positiveOr(s.MaxRedirects, DefaultMaxRedirects) }
+func (s *Settings) maxBodyBytes() int64        { return positiveOr(s.MaxBodyBytes, DefaultMaxBodyBytes) }
+func (s *Settings) schema() Schema             { return cmp.Or(s.Schema, SchemaOutlook) }
+func (s *Settings) ipVersion() IPVersion       { return cmp.Or(s.IPVersion, IPAny) }
+func (s *Settings) userAgent() string          { return cmp.Or(s.UserAgent, DefaultUserAgent) }
 
 func (s *Settings) methods() []Method {
 	if len(s.Methods) == 0 {
 		return DefaultMethods
 	}
 	return s.Methods
-}
-
-func (s *Settings) maxRedirects() int {
-	if s.MaxRedirects <= 0 {
-		return DefaultMaxRedirects
-	}
-	return s.MaxRedirects
-}
-
-func (s *Settings) stepTimeout() time.Duration {
-	if s.StepTimeout <= 0 {
-		return DefaultStepTimeout
-	}
-	return s.StepTimeout
-}
-
-func (s *Settings) schema() Schema {
-	if s.Schema == "" {
-		return SchemaOutlook
-	}
-	return s.Schema
-}
-
-func (s *Settings) ipVersion() IPVersion {
-	if s.IPVersion == "" {
-		return IPAny
-	}
-	return s.IPVersion
-}
-
-func (s *Settings) userAgent() string {
-	if s.UserAgent == "" {
-		return DefaultUserAgent
-	}
-	return s.UserAgent
-}
-
-func (s *Settings) maxBodyBytes() int64 {
-	if s.MaxBodyBytes <= 0 {
-		return DefaultMaxBodyBytes
-	}
-	return s.MaxBodyBytes
 }
 
 func (s *Settings) v2Hosts() []string {

@@ -25,27 +25,16 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "autodiscover_exporter_probes_in_flight",
-			Help: "Chains running now.",
-		}),
-		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "autodiscover_exporter_probes_waiting",
-			Help: "Scrapes waiting for a probe slot (--probe.max-concurrent).",
-		}),
+		registry:          prometheus.NewRegistry(),
+		inFlight:          gauge("probes_in_flight", "Chains running now."),
+		waiting:           gauge("probes_waiting", "Scrapes waiting for a probe slot (--probe.max-concurrent)."),
+		reloadSuccessful:  gauge("config_last_reload_successful", "Whether the last configuration reload succeeded (1) or was rejected (0)."),
+		reloadSuccessTime: gauge("config_last_reload_success_timestamp_seconds", "When the configuration was last loaded successfully."),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "autodiscover_exporter_probes_total",
-			Help: "Probe requests by result: success, failure, or bad_request (unknown target or module).",
+			Namespace: namespace,
+			Name:      "probes_total",
+			Help:      "Probe requests by result: success, failure, or bad_request (unknown target or module).",
 		}, []string{"result"}),
-		reloadSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "autodiscover_exporter_config_last_reload_successful",
-			Help: "Whether the last configuration reload succeeded (1) or was rejected (0).",
-		}),
-		reloadSuccessTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "autodiscover_exporter_config_last_reload_success_timestamp_seconds",
-			Help: "When the configuration was last loaded successfully.",
-		}),
 	}
 	// Every result shows from the start, so that rate() sees the first one.
 	for _, r := range []string{"success", "failure", "bad_request"} {
@@ -60,6 +49,10 @@ func newMetrics() *metrics {
 		m.probes, m.reloadSuccessful, m.reloadSuccessTime, m.inFlight, m.waiting,
 	)
 	return m
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
 }
 
 func (m *metrics) handler() http.Handler {
