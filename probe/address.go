@@ -40,7 +40,7 @@ func NormalizeAddress(address string) (normalized, domain string, err error) {
 	if local == "" {
 		return fail("empty local part")
 	}
-	if len(local) > 64 || strings.ContainsAny(local, " \t\r\n<>()[]\\,;:\"@") {
+	if len(local) > 64 || strings.ContainsAny(local, " \t\r\n<>()[]\\,;:\"@") || !isPlain(local) {
 		return fail("local part has characters a mailbox address cannot have")
 	}
 	domain, derr := NormalizeDomain(address[at+1:])

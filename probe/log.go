@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -33,7 +34,7 @@ func (r *Result) WriteLog(w io.Writer) {
 	for _, s := range r.Steps {
 		if s.Hop != hop || s.Mailbox != mailbox {
 			hop, mailbox, group = s.Hop, s.Mailbox, ""
-			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, s.Mailbox)
+			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, printable(s.Mailbox, maxFieldBytes))
 		}
 		if g := candidateHeading(s); g != group {
 			group = g
@@ -45,8 +46,10 @@ func (r *Result) WriteLog(w io.Writer) {
 	writeExpectations(w, r.Expectations)
 	fmt.Fprintln(w)
 	switch {
+	case r.Success && r.FinalURL == "":
+		fmt.Fprintf(w, "Autodiscover v2 returned an endpoint for every protocol asked (from %s) in %s.\n", v2Hosts(r.V2), ms(r.Duration))
 	case r.Success:
-		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", r.FinalURL, r.RedirectHops, ms(r.Duration))
+		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", printable(r.FinalURL, maxFieldBytes), r.RedirectHops, ms(r.Duration))
 	default:
 		fmt.Fprintf(w, "Testing Autodiscover failed after %d redirect hop(s) in %s: %s.\n", r.RedirectHops, ms(r.Duration), r.Reason)
 	}
@@ -143,4 +146,15 @@ func writeExpectations(w io.Writer, exps []ExpectationResult) {
 		}
 		fmt.Fprintf(w, "    %s Expectation %s … %s: %s\n", mark, e.Name, verdict, e.Detail)
 	}
+}
+
+// v2Hosts lists the hosts v2 answers came from, each once.
+func v2Hosts(results []V2Result) string {
+	var hosts []string
+	for _, v := range results {
+		if !slices.Contains(hosts, v.Host) {
+			hosts = append(hosts, v.Host)
+		}
+	}
+	return strings.Join(hosts, ", ")
 }

@@ -72,9 +72,9 @@ func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) ou
 	if ans.Error != nil {
 		r.res.Response = ans
 		r.res.FinalURL = u.String()
-		r.res.ErrorCode, r.res.ErrorMessage = ans.Error.Code, ans.Error.Message
+		r.res.ErrorCode, r.res.ErrorMessage = printable(ans.Error.Code, maxFieldBytes), printable(ans.Error.Message, maxFieldBytes)
 		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "ErrorCode %s: %s", ans.Error.Code, truncate(ans.Error.Message, 200)), "")
-		return stopBecause(fmt.Sprintf("Autodiscover error %s from %s: %s", ans.Error.Code, t.host, ans.Error.Message))
+		return stopBecause(fmt.Sprintf("Autodiscover error %s from %s: %s", r.res.ErrorCode, t.host, r.res.ErrorMessage))
 	}
 	switch ans.Action {
 	case ActionSettings:
@@ -216,11 +216,4 @@ func isXMLContentType(ct string) bool {
 		return false
 	}
 	return mt == "text/xml" || mt == "application/xml" || strings.HasSuffix(mt, "+xml")
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

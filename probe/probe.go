@@ -135,7 +135,7 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 		}
 		res.Success = false
 	}
-	res.Reason = reason
+	res.Reason = printable(reason, maxReasonBytes)
 }
 
 // discover runs the candidate methods for the mailbox and, after each

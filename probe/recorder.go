@@ -52,5 +52,8 @@ func (rc *recorder) record(t target, name StepName, started time.Time, addr stri
 		}
 		rc.lastFailure = len(rc.steps)
 	}
+	// The one place every detail passes: server text in it is escaped and
+	// capped here, whichever step quoted it.
+	st.Detail = printable(st.Detail, maxDetailBytes)
 	rc.steps = append(rc.steps, st)
 }

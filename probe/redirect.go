@@ -109,24 +109,32 @@ func resolveLocation(base *url.URL, location string) (*url.URL, *Error) {
 	return asciiHost(base.ResolveReference(loc))
 }
 
-// asciiHost converts an internationalised host to its A-label form with
-// the strict profile mailbox domains get, so that a look-alike host shows
-// (and is compared) as the punycode it really is, and an invalid one is
-// refused.
+// asciiHost gives a server-named host the one spelling the probe compares
+// and connects with: lower case, no trailing dot, and an internationalised
+// name as its A-label form (with the strict profile mailbox domains get, so
+// that a look-alike host shows as the punycode it really is and an invalid
+// one is refused).
 func asciiHost(u *url.URL) (*url.URL, *Error) {
 	host := u.Hostname()
-	if host == "" || net.ParseIP(host) != nil || isASCII(host) {
+	if host == "" || net.ParseIP(host) != nil {
 		return u, nil
 	}
-	if !utf8.ValidString(host) {
-		return nil, failf(ClassBadRedirect, "redirect host is not valid UTF-8")
+	canonical := strings.TrimSuffix(strings.ToLower(host), ".")
+	if !isASCII(host) {
+		if !utf8.ValidString(host) {
+			return nil, failf(ClassBadRedirect, "redirect host is not valid UTF-8")
+		}
+		ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
+		if err != nil {
+			return nil, failf(ClassBadRedirect, "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
+		}
+		canonical = strings.ToLower(ascii)
 	}
-	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(host, "."))
-	if err != nil {
-		return nil, failf(ClassBadRedirect, "redirect host %q is not a valid internationalised domain name", truncate(host, 80))
+	if canonical == host {
+		return u, nil
 	}
 	c := *u
-	c.Host = strings.ToLower(ascii)
+	c.Host = canonical
 	if p := u.Port(); p != "" {
 		c.Host = net.JoinHostPort(c.Host, p)
 	}
@@ -191,11 +199,11 @@ func (r *run) followAddr(t target, addr, newAddr string) outcome {
 }
 
 // normalizeURL is the visited-set key: lower-case scheme, host and path,
-// default port dropped, query kept, fragment and user info dropped. IIS
+// the host without a trailing dot, default port dropped, query kept, fragment and user info dropped. IIS
 // treats the path case-insensitively, so a ping-pong that only changes case
 // is still a loop.
 func normalizeURL(u *url.URL) string {
-	host := strings.ToLower(u.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	port := u.Port()
 	scheme := strings.ToLower(u.Scheme)
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {

@@ -65,10 +65,10 @@ func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 		answer, status, loc := r.getV2(ctx, t, u)
 		switch {
 		case answer != nil && status == http.StatusOK:
-			res.URL, res.OK = answer.URL, true
+			res.URL, res.OK = printable(answer.URL, maxFieldBytes), true
 			return res
 		case answer != nil:
-			res.ErrorCode, res.ErrorMessage = answer.ErrorCode, answer.ErrorMessage
+			res.ErrorCode, res.ErrorMessage = printable(answer.ErrorCode, maxFieldBytes), printable(answer.ErrorMessage, maxFieldBytes)
 			return res
 		case loc == nil:
 			return res

@@ -106,3 +106,31 @@ func v2Only(e *lab.Estate, host string) probe.Settings {
 	s.V2Protocols = []string{"Ews"}
 	return s
 }
+
+// A redirect back to a URL the run already tried is a loop however it is
+// spelt: case, a trailing dot on the host, an explicit default port.
+func TestLoopsAreFoundWhateverTheSpelling(t *testing.T) {
+	for _, back := range []string{
+		"https://AUTODISCOVER.loop2.test/Autodiscover/Autodiscover.xml",
+		"https://autodiscover.loop2.test./autodiscover/autodiscover.xml",
+		"https://autodiscover.loop2.test.:443/autodiscover/autodiscover.xml",
+		"https://Autodiscover.Loop2.Test:443/autodiscover/autodiscover.xml",
+	} {
+		t.Run(back, func(t *testing.T) {
+			e := newEstate(t)
+			mb, ad, err := e.AddOnPremises("loop2.test", "lou", "pw")
+			must(t, err)
+			ad.SetUser(mb.Address, lab.Reply{RedirectURL: "https://mail.loop2.test/autodiscover/autodiscover.xml"})
+			must(t, e.HTTPS("mail.loop2.test", &lab.Autodiscover{
+				Accounts: map[string]string{mb.Address: "pw"},
+				Users:    map[string]lab.Reply{mb.Address: {RedirectURL: back}},
+			}))
+			s := settingsFor(e, mb)
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			res := mustRun(t, mb.Address, s)
+			if res.RedirectHops != 1 || !strings.HasPrefix(res.Reason, "redirect loop") {
+				t.Errorf("hops %d, reason %q: want the loop found at the second redirect\n%s", res.RedirectHops, res.Reason, res.Log())
+			}
+		})
+	}
+}

@@ -62,7 +62,9 @@ func (c *CA) Pool() *x509.CertPool {
 // hour ago for 90 days".
 type CertSpec struct {
 	// Names are the DNS names (SANs); the first is also the CN.
-	Names     []string
+	Names []string
+	// Subject, when set, is the CN instead (a hostile server's text).
+	Subject   string
 	NotBefore time.Time
 	NotAfter  time.Time
 }
@@ -97,6 +99,9 @@ func (c *CA) Issue(spec CertSpec) (tls.Certificate, error) {
 	}
 	if len(spec.Names) > 0 {
 		tmpl.Subject = pkix.Name{CommonName: spec.Names[0]}
+	}
+	if spec.Subject != "" {
+		tmpl.Subject = pkix.Name{CommonName: spec.Subject}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
 	if err != nil {
