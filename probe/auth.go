@@ -84,39 +84,65 @@ func (e *basicExchange) Respond(_ context.Context, _ Challenge) (string, error) 
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(raw)), nil
 }
 
-// ParseChallenges reads every WWW-Authenticate header of a response. A
+// Caps on what a 401 may offer: a real one carries a few challenges with
+// a few parameters each.
+const (
+	maxChallengeHeaders = 32
+	maxChallenges       = 32
+	maxChallengeParams  = 64
+)
+
+// ParseChallenges reads the WWW-Authenticate headers of a response. A
 // header may carry several challenges separated by commas; a new challenge
 // starts at a token that is followed by a space or the end and is not a
-// parameter (no '=' right after it).
+// parameter (no '=' right after it). It takes at most maxChallengeHeaders
+// headers, maxChallenges challenges and maxChallengeParams parameters per
+// challenge, in one pass over each header: a hostile server cannot make it
+// slow.
 func ParseChallenges(h http.Header) []Challenge {
 	var out []Challenge
-	for _, line := range h.Values("WWW-Authenticate") {
-		out = append(out, parseChallengeLine(line)...)
+	for i, line := range h.Values("WWW-Authenticate") {
+		if i == maxChallengeHeaders || len(out) >= maxChallenges {
+			break
+		}
+		out = appendChallenges(out, line)
 	}
 	return out
 }
 
-func parseChallengeLine(line string) []Challenge {
-	var out []Challenge
-	parts := splitOutsideQuotes(line, ',')
-	for _, p := range parts {
+// appendChallenges adds the challenges of one header value to out.
+func appendChallenges(out []Challenge, line string) []Challenge {
+	var params []string
+	flush := func() {
+		if len(params) > 0 && len(out) > 0 {
+			last := &out[len(out)-1]
+			if last.Params != "" {
+				params = append([]string{last.Params}, params...)
+			}
+			last.Params = strings.Join(params, ", ")
+		}
+		params = params[:0]
+	}
+	for _, p := range splitOutsideQuotes(line, ',') {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
 		name, rest, _ := strings.Cut(p, " ")
 		if isSchemeToken(name) && !strings.Contains(name, "=") {
+			flush()
+			if len(out) == maxChallenges {
+				return out
+			}
 			out = append(out, Challenge{Scheme: name, Params: strings.TrimSpace(rest)})
 			continue
 		}
 		// A continuation parameter of the previous challenge.
-		if len(out) > 0 {
-			if out[len(out)-1].Params != "" {
-				out[len(out)-1].Params += ", "
-			}
-			out[len(out)-1].Params += p
+		if len(out) > 0 && len(params) < maxChallengeParams {
+			params = append(params, p)
 		}
 	}
+	flush()
 	return out
 }
 

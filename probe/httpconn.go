@@ -14,8 +14,13 @@ import (
 	"time"
 )
 
-// maxHeaderBytes caps the response head a server may send.
-const maxHeaderBytes = 64 << 10
+// maxHeaderBytes caps the response head a server may send, and
+// maxHeaderFields the distinct header fields in it (a real Exchange answer
+// has about twenty).
+const (
+	maxHeaderBytes  = 64 << 10
+	maxHeaderFields = 256
+)
 
 // httpConn speaks HTTP/1.1 over a connection the probe opened itself, so
 // every connection step is seen and timed, redirects are never followed
@@ -108,6 +113,10 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, body []byte
 	if int64(len(data)) > h.maxBody {
 		h.closed = true
 		return nil, failf(ClassResponseTooLarge, "response body larger than %d bytes", h.maxBody)
+	}
+	if len(resp.Header) > maxHeaderFields {
+		h.closed = true
+		return nil, failf(ClassResponseTooLarge, "the answer has %d header fields, more than the %d accepted", len(resp.Header), maxHeaderFields)
 	}
 	if resp.Close {
 		h.closed = true

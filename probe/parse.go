@@ -74,6 +74,11 @@ func parseError(class ErrorClass, detail string) *Error {
 const (
 	maxXMLDepth  = 64
 	maxXMLTokens = 100000
+	// maxProtocols caps the Protocol blocks (and MobileSync Servers) kept
+	// from one answer, maxProtocolFields the settings kept from one block:
+	// a real answer has fewer than ten blocks of a few dozen settings.
+	maxProtocols      = 64
+	maxProtocolFields = 256
 	// maxQuotedInput bounds how much server text a Detail repeats, so the
 	// step log cannot be flooded or spoofed through it.
 	maxQuotedInput = 80
@@ -133,7 +138,7 @@ func fillOutlook(resp *Response, account *xnode) error {
 		}
 	}
 	for _, k := range account.kids {
-		if strings.EqualFold(k.local, "Protocol") {
+		if strings.EqualFold(k.local, "Protocol") && len(resp.Protocols) < maxProtocols {
 			resp.Protocols = append(resp.Protocols, protocolFromNode(k))
 		}
 	}
@@ -210,6 +215,9 @@ func mobileServersFromNode(settings *xnode) []MobileServer {
 		if !strings.EqualFold(k.local, "Server") {
 			continue
 		}
+		if len(servers) == maxProtocols {
+			break
+		}
 		servers = append(servers, MobileServer{
 			Type: k.childText("Type"),
 			URL:  k.childText("Url"),
@@ -278,7 +286,7 @@ func protocolFromNode(n *xnode) Protocol {
 		if k.text == "" || len(k.kids) > 0 {
 			continue
 		}
-		if _, seen := p.Fields[k.local]; !seen {
+		if _, seen := p.Fields[k.local]; !seen && len(p.Fields) < maxProtocolFields {
 			p.Fields[k.local] = k.text
 		}
 	}

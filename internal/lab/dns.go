@@ -71,6 +71,9 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative = true
 	m.RecursionAvailable = true
+	// Names compressed, as every real server sends them: a large answer
+	// then still fits the 64 KiB of a TCP message.
+	m.Compress = true
 	if len(req.Question) != 1 {
 		m.Rcode = dns.RcodeFormatError
 		_ = w.WriteMsg(m)
@@ -78,6 +81,15 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	m.Answer, m.Rcode = z.answer(strings.ToLower(q.Name), q.Qtype)
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		// As a real server does: an answer larger than the client's buffer
+		// is cut and marked truncated, and the client asks again over TCP.
+		size := dns.MinMsgSize
+		if opt := req.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
+	}
 	_ = w.WriteMsg(m)
 }
 
