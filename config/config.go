@@ -39,12 +39,15 @@ type Module struct {
 	MaxRedirects      int          `yaml:"max_redirects"`
 	CheckAllAddresses bool         `yaml:"check_all_addresses"`
 	// MaxBodyBytes caps every response body the probe reads.
-	MaxBodyBytes   int64             `yaml:"max_body_bytes"`
-	DNS            DNS               `yaml:"dns"`
-	TLS            TLS               `yaml:"tls"`
-	Auth           Auth              `yaml:"auth"`
-	AllowedDomains []string          `yaml:"allowed_domains,omitempty"`
-	ConnectTo      map[string]string `yaml:"connect_to,omitempty"`
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConnectionAttempts and MaxDNSQueries are one probe's budget.
+	MaxConnectionAttempts int               `yaml:"max_connection_attempts"`
+	MaxDNSQueries         int               `yaml:"max_dns_queries"`
+	DNS                   DNS               `yaml:"dns"`
+	TLS                   TLS               `yaml:"tls"`
+	Auth                  Auth              `yaml:"auth"`
+	AllowedDomains        []string          `yaml:"allowed_domains,omitempty"`
+	ConnectTo             map[string]string `yaml:"connect_to,omitempty"`
 
 	// Read at load so that building a prober does no I/O, and kept out of
 	// the exported fields so that they cannot reach Redacted output. The
@@ -194,22 +197,24 @@ func (c *Config) Checksum() [32]byte { return c.checksum }
 // it). The settings carry the module's secrets: never print them.
 func (m *Module) Settings() probe.Settings {
 	s := probe.Settings{
-		Timeout:            time.Duration(m.Timeout),
-		Methods:            slices.Clone(m.Methods),
-		Schema:             m.Schema,
-		MaxRedirects:       m.MaxRedirects,
-		StepTimeout:        time.Duration(m.StepTimeout),
-		DNSServer:          m.DNS.Server,
-		IPVersion:          m.DNS.IPVersion,
-		RootCAs:            m.rootCAs,
-		InsecureSkipVerify: m.TLS.InsecureSkipVerify,
-		AllowedDomains:     slices.Clone(m.AllowedDomains),
-		ConnectTo:          m.ConnectTo,
-		CheckAllAddresses:  m.CheckAllAddresses,
-		MaxBodyBytes:       m.MaxBodyBytes,
-		V2Hosts:            []string{probe.DefaultV2Host},
-		V2Protocols:        slices.Clone(probe.DefaultV2Protocols),
-		Auth:               probe.AuthSettings{Type: m.Auth.Type},
+		Timeout:               time.Duration(m.Timeout),
+		Methods:               slices.Clone(m.Methods),
+		Schema:                m.Schema,
+		MaxRedirects:          m.MaxRedirects,
+		StepTimeout:           time.Duration(m.StepTimeout),
+		DNSServer:             m.DNS.Server,
+		IPVersion:             m.DNS.IPVersion,
+		RootCAs:               m.rootCAs,
+		InsecureSkipVerify:    m.TLS.InsecureSkipVerify,
+		AllowedDomains:        slices.Clone(m.AllowedDomains),
+		ConnectTo:             m.ConnectTo,
+		CheckAllAddresses:     m.CheckAllAddresses,
+		MaxBodyBytes:          m.MaxBodyBytes,
+		MaxConnectionAttempts: m.MaxConnectionAttempts,
+		MaxDNSQueries:         m.MaxDNSQueries,
+		V2Hosts:               []string{probe.DefaultV2Host},
+		V2Protocols:           slices.Clone(probe.DefaultV2Protocols),
+		Auth:                  probe.AuthSettings{Type: m.Auth.Type},
 	}
 	if m.V2 != nil {
 		s.V2Hosts = slices.Clone(m.V2.Hosts)

@@ -59,6 +59,12 @@ func withDefaults(m *Module) *Module {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
 	}
+	if c.MaxConnectionAttempts == 0 {
+		c.MaxConnectionAttempts = d.MaxConnectionAttempts
+	}
+	if c.MaxDNSQueries == 0 {
+		c.MaxDNSQueries = d.MaxDNSQueries
+	}
 	if c.DNS.IPVersion == "" {
 		c.DNS.IPVersion = d.DNS.IPVersion
 	}

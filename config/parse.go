@@ -86,20 +86,23 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 
 // moduleFields are the keys a module may have.
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
-	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes"}
+	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
+	"max_connection_attempts", "max_dns_queries"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
 func defaultModule() *Module {
 	return &Module{
-		Timeout:      Duration(probe.DefaultTimeout),
-		StepTimeout:  Duration(probe.DefaultStepTimeout),
-		Methods:      slices.Clone(probe.DefaultMethods),
-		Schema:       probe.SchemaOutlook,
-		MaxRedirects: probe.DefaultMaxRedirects,
-		MaxBodyBytes: probe.DefaultMaxBodyBytes,
-		DNS:          DNS{IPVersion: probe.IPAny},
-		Auth:         Auth{Type: probe.AuthNone},
+		Timeout:               Duration(probe.DefaultTimeout),
+		StepTimeout:           Duration(probe.DefaultStepTimeout),
+		Methods:               slices.Clone(probe.DefaultMethods),
+		Schema:                probe.SchemaOutlook,
+		MaxRedirects:          probe.DefaultMaxRedirects,
+		MaxBodyBytes:          probe.DefaultMaxBodyBytes,
+		MaxConnectionAttempts: probe.DefaultMaxConnectionAttempts,
+		MaxDNSQueries:         probe.DefaultMaxDNSQueries,
+		DNS:                   DNS{IPVersion: probe.IPAny},
+		Auth:                  Auth{Type: probe.AuthNone},
 	}
 }
 
@@ -187,7 +190,7 @@ func (p *parser) discovery(m *Module, fs map[string]entry, path string) {
 	})
 }
 
-// limits reads max_redirects and max_body_bytes.
+// limits reads max_redirects, max_body_bytes and the probe's budget.
 func (p *parser) limits(m *Module, fs map[string]entry, path string) {
 	if e, ok := fs["max_redirects"]; ok {
 		if v, ok := p.intBetween(e.value, child(path, "max_redirects"), 1, probe.MaxRedirectsLimit); ok {
@@ -197,6 +200,13 @@ func (p *parser) limits(m *Module, fs map[string]entry, path string) {
 	if e, ok := fs["max_body_bytes"]; ok {
 		if v, ok := p.intBetween(e.value, child(path, "max_body_bytes"), probe.MinBodyBytes, probe.MaxBodyBytesLimit); ok {
 			m.MaxBodyBytes = int64(v)
+		}
+	}
+	for key, field := range map[string]*int{"max_connection_attempts": &m.MaxConnectionAttempts, "max_dns_queries": &m.MaxDNSQueries} {
+		if e, ok := fs[key]; ok {
+			if v, ok := p.intBetween(e.value, child(path, key), 1, probe.MaxBudgetLimit); ok {
+				*field = v
+			}
 		}
 	}
 }

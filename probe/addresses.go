@@ -33,6 +33,11 @@ func (r *run) checkAddresses(ctx context.Context) {
 	}
 	var jobs []job
 	for _, h := range r.tlsHosts {
+		// Only the operator's own estate: a host a redirect led to in
+		// another domain does not get its every address dialled.
+		if !r.inPairedDomain(h.host) {
+			continue
+		}
 		for _, a := range h.addrs {
 			jobs = append(jobs, job{h, a})
 		}

@@ -271,9 +271,12 @@ func (r *run) mayAnswer(t target, u *url.URL, challenges []Challenge, certOK boo
 }
 
 func (r *run) credentialsAllowed(host string) bool {
-	if net.ParseIP(host) != nil {
-		return false
-	}
+	return net.ParseIP(host) == nil && r.inPairedDomain(host)
+}
+
+// inPairedDomain reports whether host is in the mailbox's domain or an
+// allowed one: the domains the operator paired with the module.
+func (r *run) inPairedDomain(host string) bool {
 	if inDomain(host, r.homeDomain) {
 		return true
 	}

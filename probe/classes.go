@@ -25,6 +25,7 @@ const (
 	ClassTCPError         ErrorClass = "tcp_error"          // any other TCP failure
 	ClassConnectionError  ErrorClass = "connection_error"   // the connection broke during an HTTP exchange
 	ClassResponseTooLarge ErrorClass = "response_too_large" // the answer passed max_body_bytes
+	ClassBudgetExhausted  ErrorClass = "budget_exhausted"   // the probe spent its connection attempts or DNS queries
 )
 
 // TLS and certificates.
@@ -87,7 +88,7 @@ const (
 // ErrorClasses is the whole vocabulary, in the order of the groups above.
 var ErrorClasses = []ErrorClass{
 	ClassNXDomain, ClassNoRecords, ClassServFail, ClassDNSError, ClassNoUsableSRV,
-	ClassTimeout, ClassRefused, ClassUnreachable, ClassTCPError, ClassConnectionError, ClassResponseTooLarge,
+	ClassTimeout, ClassRefused, ClassUnreachable, ClassTCPError, ClassConnectionError, ClassResponseTooLarge, ClassBudgetExhausted,
 	ClassHandshakeFailed, ClassNameMismatch, ClassUntrusted, ClassExpired, ClassNotYetValid, ClassClientCertRequested, ClassClientCertRequired,
 	ClassUnauthorized, ClassForbidden, ClassNotFound, ClassThrottled, ClassAccountState, ClassServerError, ClassHTTPStatus, ClassNoRedirect,
 	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,

@@ -49,7 +49,7 @@ func newResolver(server string, timeout time.Duration) (*resolver, error) {
 
 // exchange asks each server in turn, over UDP and then TCP when the answer
 // was truncated. A definite answer (any rcode) from one server ends it.
-func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, *Error) {
+func (r *resolver) exchange(ctx context.Context, b *budget, name string, qtype uint16) (*dns.Msg, *Error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
@@ -63,10 +63,17 @@ func (r *resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	var last error
 	for try := 0; try < attempts && ctx.Err() == nil; try++ {
 		for _, server := range r.servers {
+			if err := b.query(); err != nil {
+				return nil, err
+			}
 			qctx, cancel := context.WithTimeout(ctx, perTry)
 			c := &dns.Client{Net: "udp", UDPSize: 1232}
 			resp, _, err := c.ExchangeContext(qctx, m, server)
 			if err == nil && resp.Truncated {
+				if berr := b.query(); berr != nil {
+					cancel()
+					return nil, berr
+				}
 				c.Net = "tcp"
 				resp, _, err = c.ExchangeContext(qctx, m, server)
 			}
@@ -94,7 +101,7 @@ type hostLookup struct {
 
 // lookupHost resolves A and AAAA (as the IP version allows) in parallel and
 // orders IPv4 before IPv6 so the dial order is predictable.
-func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (hostLookup, *Error) {
+func (r *resolver) lookupHost(ctx context.Context, b *budget, host string, v IPVersion) (hostLookup, *Error) {
 	var qtypes []uint16
 	if v != IPv6 {
 		qtypes = append(qtypes, dns.TypeA)
@@ -115,11 +122,11 @@ func (r *resolver) lookupHost(ctx context.Context, host string, v IPVersion) (ho
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, c, err := r.followCNAMEs(ctx, host, qt)
+			a, c, err := r.followCNAMEs(ctx, b, host, qt)
 			answers[i+1] = answer{a, c, err}
 		}()
 	}
-	a, c, err := r.followCNAMEs(ctx, host, qtypes[0])
+	a, c, err := r.followCNAMEs(ctx, b, host, qtypes[0])
 	answers[0] = answer{a, c, err}
 	wg.Wait()
 
@@ -156,11 +163,11 @@ func familyWords(v IPVersion) string {
 // followCNAMEs returns the addresses of one type for host, following CNAMEs
 // both inside one answer and, when the resolver stopped at a CNAME, with a
 // further query for the target.
-func (r *resolver) followCNAMEs(ctx context.Context, host string, qtype uint16) ([]netip.Addr, []string, *Error) {
+func (r *resolver) followCNAMEs(ctx context.Context, b *budget, host string, qtype uint16) ([]netip.Addr, []string, *Error) {
 	current := dns.Fqdn(host)
 	var chain []string
 	for depth := 0; depth <= maxCNAMEDepth; depth++ {
-		resp, serr := r.exchange(ctx, current, qtype)
+		resp, serr := r.exchange(ctx, b, current, qtype)
 		if serr != nil {
 			return nil, chain, serr
 		}
@@ -239,8 +246,8 @@ type srvTarget struct {
 // lookupSRV returns the SRV records of name ordered by RFC 2782: lowest
 // priority first; within a priority the heavier weight first (a
 // deterministic stand-in for the weighted random pick, so runs repeat).
-func (r *resolver) lookupSRV(ctx context.Context, name string) ([]srvTarget, *Error) {
-	resp, serr := r.exchange(ctx, name, dns.TypeSRV)
+func (r *resolver) lookupSRV(ctx context.Context, b *budget, name string) ([]srvTarget, *Error) {
+	resp, serr := r.exchange(ctx, b, name, dns.TypeSRV)
 	if serr != nil {
 		return nil, serr
 	}
@@ -285,7 +292,7 @@ func (r *run) resolve(ctx context.Context, t target) ([]string, bool) {
 		return []string{t.host}, true
 	}
 	started := time.Now()
-	lk, err := r.p.dns.lookupHost(ctx, t.host, r.p.s.ipVersion())
+	lk, err := r.p.dns.lookupHost(ctx, r.budget, t.host, r.p.s.ipVersion())
 	if err != nil {
 		r.rec.record(t, StepDNS, started, "", err, "")
 		return nil, false

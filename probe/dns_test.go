@@ -48,7 +48,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			lk, serr := r.lookupHost(ctx, tc.host, tc.v)
+			lk, serr := r.lookupHost(ctx, nil, tc.host, tc.v)
 			var addrs []string
 			for _, a := range lk.addrs {
 				addrs = append(addrs, a.String())
@@ -70,7 +70,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 		e.AddA("v4only.dns.test", "127.0.0.33")
 		e.AddCNAME("alias4.dns.test", "v4only.dns.test")
 		before := e.DNSQueries()
-		lk, serr := r.lookupHost(ctx, "alias4.dns.test", IPAny)
+		lk, serr := r.lookupHost(ctx, nil, "alias4.dns.test", IPAny)
 		if serr != nil || len(lk.addrs) != 1 {
 			t.Fatalf("lookup = %v, %v", lk.addrs, serr)
 		}
@@ -80,7 +80,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 	})
 
 	t.Run("SRV records in RFC 2782 order", func(t *testing.T) {
-		recs, serr := r.lookupSRV(ctx, "_autodiscover._tcp.dns.test")
+		recs, serr := r.lookupSRV(ctx, nil, "_autodiscover._tcp.dns.test")
 		if serr != nil {
 			t.Fatal(serr)
 		}
@@ -98,7 +98,7 @@ func TestResolverAgainstTheLabDNS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, serr := dead.lookupHost(ctx, "a.dns.test", IPv4)
+		_, serr := dead.lookupHost(ctx, nil, "a.dns.test", IPv4)
 		if serr == nil || (serr.Class != "timeout" && serr.Class != "dns_error") {
 			t.Errorf("error %v, want timeout or dns_error", serr)
 		}

@@ -78,7 +78,7 @@ func (r *run) trySRV(ctx context.Context, domain string) outcome {
 	name := "_autodiscover._tcp." + domain
 	t := target{hop: r.hop, method: MethodSRV, mailbox: r.mailbox, host: name}
 	started := time.Now()
-	records, err := r.p.dns.lookupSRV(ctx, name)
+	records, err := r.p.dns.lookupSRV(ctx, r.budget, name)
 	if err != nil {
 		r.rec.record(t, StepSRVLookup, started, "", err, "")
 		return outcome{next: nextCandidate}

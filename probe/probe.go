@@ -27,6 +27,7 @@ func (p *Prober) Run(ctx context.Context, t Target) (*Result, error) {
 		target:       t,
 		start:        start,
 		rec:          newRecorder(start, 48),
+		budget:       newBudget(&p.s),
 		homeDomain:   domain,
 		mailbox:      mailbox,
 		res:          &Result{Mailbox: mailbox},
@@ -44,6 +45,7 @@ type run struct {
 	target Target
 	rec    *recorder
 	res    *Result
+	budget *budget
 
 	start      time.Time
 	hop        int

@@ -124,13 +124,13 @@ func (p *Prober) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	}
 	addrs := []string{host}
 	if _, byName := overrideFor(p.s.ConnectTo, host, port); !byName && net.ParseIP(host) == nil {
-		lk, serr := p.dns.lookupHost(ctx, host, p.s.ipVersion())
+		lk, serr := p.dns.lookupHost(ctx, nil, host, p.s.ipVersion())
 		if serr != nil {
 			return nil, fmt.Errorf("resolving %s: %s", host, serr.Detail)
 		}
 		addrs = lk.strings()
 	}
-	conn, attempts := dialEach(ctx, addrs, port, p.s.ConnectTo, p.s.stepTimeout())
+	conn, attempts := dialEach(ctx, nil, addrs, port, p.s.ConnectTo, p.s.stepTimeout())
 	if conn == nil {
 		if n := len(attempts); n > 0 && attempts[n-1].err != nil {
 			return nil, fmt.Errorf("connecting to %s: %s", addr, attempts[n-1].err.Detail)

@@ -156,6 +156,12 @@ type Settings struct {
 	// address DNS returned for every TLS host of the chain, besides the
 	// one the chain used: the load-balancer node view.
 	CheckAllAddresses bool
+	// MaxConnectionAttempts and MaxDNSQueries are the probe's budget: what
+	// one probe may spend on the network, whatever the domains it is
+	// redirected to publish. 0 means DefaultMaxConnectionAttempts and
+	// DefaultMaxDNSQueries.
+	MaxConnectionAttempts int
+	MaxDNSQueries         int
 	// V2Hosts are the hosts method v2_json asks; empty means DefaultV2Host.
 	V2Hosts []string
 	// V2Protocols are the protocols v2_json asks for; empty means

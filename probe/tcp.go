@@ -31,11 +31,15 @@ func overrideFor(connectTo map[string]string, host string, port int) (string, bo
 }
 
 // dialEach connects to each address in turn until one answers, each try
-// bounded by timeout, and reports every try.
-func dialEach(ctx context.Context, addrs []string, port int, connectTo map[string]string, timeout time.Duration) (net.Conn, []dialAttempt) {
+// bounded by timeout and paid from b, and reports every try.
+func dialEach(ctx context.Context, b *budget, addrs []string, port int, connectTo map[string]string, timeout time.Duration) (net.Conn, []dialAttempt) {
 	var attempts []dialAttempt
 	for _, a := range addrs {
 		if ctx.Err() != nil {
+			break
+		}
+		if err := b.dial(); err != nil {
+			attempts = append(attempts, dialAttempt{addr: a, err: err})
 			break
 		}
 		dest := net.JoinHostPort(a, strconv.Itoa(port))
@@ -62,7 +66,7 @@ func dialEach(ctx context.Context, addrs []string, port int, connectTo map[strin
 // with every attempt in its detail.
 func (r *run) connect(ctx context.Context, rec *recorder, t target, addrs []string) (net.Conn, string) {
 	started := time.Now()
-	conn, attempts := dialEach(ctx, addrs, t.port, r.p.s.ConnectTo, r.p.s.stepTimeout())
+	conn, attempts := dialEach(ctx, r.budget, addrs, t.port, r.p.s.ConnectTo, r.p.s.stepTimeout())
 	var last dialAttempt
 	if len(attempts) > 0 {
 		last = attempts[len(attempts)-1]
