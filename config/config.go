@@ -41,13 +41,15 @@ type Module struct {
 	// MaxBodyBytes caps every response body the probe reads.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxConnectionAttempts and MaxDNSQueries are one probe's budget.
-	MaxConnectionAttempts int               `yaml:"max_connection_attempts"`
-	MaxDNSQueries         int               `yaml:"max_dns_queries"`
-	DNS                   DNS               `yaml:"dns"`
-	TLS                   TLS               `yaml:"tls"`
-	Auth                  Auth              `yaml:"auth"`
-	AllowedDomains        []string          `yaml:"allowed_domains,omitempty"`
-	ConnectTo             map[string]string `yaml:"connect_to,omitempty"`
+	MaxConnectionAttempts int      `yaml:"max_connection_attempts"`
+	MaxDNSQueries         int      `yaml:"max_dns_queries"`
+	DNS                   DNS      `yaml:"dns"`
+	TLS                   TLS      `yaml:"tls"`
+	Auth                  Auth     `yaml:"auth"`
+	AllowedDomains        []string `yaml:"allowed_domains,omitempty"`
+	// AllowedPorts are the ports besides 443 a server-named URL may use.
+	AllowedPorts []int             `yaml:"allowed_ports,omitempty"`
+	ConnectTo    map[string]string `yaml:"connect_to,omitempty"`
 
 	// Read at load so that building a prober does no I/O, and kept out of
 	// the exported fields so that they cannot reach Redacted output. The
@@ -207,6 +209,7 @@ func (m *Module) Settings() probe.Settings {
 		RootCAs:               m.rootCAs,
 		InsecureSkipVerify:    m.TLS.InsecureSkipVerify,
 		AllowedDomains:        slices.Clone(m.AllowedDomains),
+		AllowedPorts:          slices.Clone(m.AllowedPorts),
 		ConnectTo:             m.ConnectTo,
 		CheckAllAddresses:     m.CheckAllAddresses,
 		MaxBodyBytes:          m.MaxBodyBytes,

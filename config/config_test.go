@@ -370,6 +370,7 @@ var badConfigs = map[string][]string{
 	"allowed_domain_single_label.yml":  {`allowed_domain_single_label.yml:3: modules.hq.allowed_domains[0]: invalid domain "contoso": single-label domain`},
 	"allowed_domain_wildcard.yml":      {`allowed_domain_wildcard.yml:3: modules.hq.allowed_domains[0]: invalid domain "*.contoso.test": no wildcards`},
 	"max_body_bytes_too_small.yml":     {`max_body_bytes_too_small.yml:3: modules.m.max_body_bytes: must be between 4096 and 67108864, not 100`},
+	"allowed_ports_bad.yml":            {`allowed_ports_bad.yml:3: modules.m.allowed_ports[1]: 443 is always allowed; list only the other ports`, `allowed_ports_bad.yml:3: modules.m.allowed_ports[2]: duplicate port 8443`, `allowed_ports_bad.yml:3: modules.m.allowed_ports[3]: must be between 1 and 65535, not 70000`},
 	"budget_out_of_range.yml":          {`budget_out_of_range.yml:3: modules.m.max_connection_attempts: must be between 1 and 1024, not 0`, `budget_out_of_range.yml:4: modules.m.max_dns_queries: must be between 1 and 1024, not 5000`},
 	"min_interval_negative.yml":        {`min_interval_negative.yml:7: mailboxes[0].min_interval: `},
 	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "kerberos" (valid: none, basic, ntlm, oauth2)`},

@@ -87,7 +87,7 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 // moduleFields are the keys a module may have.
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
 	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
-	"max_connection_attempts", "max_dns_queries"}
+	"max_connection_attempts", "max_dns_queries", "allowed_ports"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
@@ -133,7 +133,34 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	if e, ok := fs["connect_to"]; ok {
 		m.ConnectTo = p.connectTo(e.value, child(path, "connect_to"))
 	}
+	if e, ok := fs["allowed_ports"]; ok {
+		m.AllowedPorts = p.ports(e.value, child(path, "allowed_ports"))
+	}
 	return m
+}
+
+// ports reads a list of distinct TCP ports other than 443 (which is
+// always allowed).
+func (p *parser) ports(n *yaml.Node, path string) []int {
+	items, ok := p.list(n, path)
+	if !ok {
+		return nil
+	}
+	var out []int
+	for i, it := range items {
+		f := index(path, i)
+		v, ok := p.intBetween(it, f, 1, 65535)
+		switch {
+		case !ok:
+		case v == 443:
+			p.addf(it, f, "443 is always allowed; list only the other ports")
+		case slices.Contains(out, v):
+			p.addf(it, f, "duplicate port %d", v)
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // timeouts reads timeout and step_timeout, which must fit each other.

@@ -183,6 +183,12 @@ func (r *resolver) followCNAMEs(ctx context.Context, b *budget, host string, qty
 		if len(chain) > maxCNAMEDepth {
 			return nil, chain, failf(ClassDNSError, "CNAME chain longer than %d", maxCNAMEDepth)
 		}
+		if current != before {
+			// A CNAME target is a host a server named, like a redirect's.
+			if err := checkServerHost(strings.TrimSuffix(current, "."), "CNAME target"); err != nil {
+				return nil, chain, &Error{Class: ClassDNSError, Detail: err.Detail}
+			}
+		}
 		if addrs := addressesOf(resp, current); len(addrs) > 0 {
 			return addrs[:min(len(addrs), maxRecords)], chain, nil
 		}

@@ -142,7 +142,7 @@ func FuzzRedirectLocation(f *testing.F) {
 		}
 		accepted := false
 		for _, pathRule := range []bool{false, true} {
-			cerr := checkServerURL(u, redirectRule(pathRule))
+			cerr := checkServerURL(u, redirectRule(pathRule), nil)
 			if cerr != nil {
 				if cerr.Class != ClassBadRedirect || cerr.Detail == "" {
 					t.Fatalf("checkServerURL(%q, %v) error %+v: want bad_redirect with a detail", u, pathRule, cerr)

@@ -50,6 +50,7 @@ func NewProber(s Settings, env Env) (*Prober, error) {
 	// must not change probes in flight.
 	s.Methods = slices.Clone(s.Methods)
 	s.AllowedDomains = slices.Clone(s.AllowedDomains)
+	s.AllowedPorts = slices.Clone(s.AllowedPorts)
 	s.V2Hosts = slices.Clone(s.V2Hosts)
 	s.V2Protocols = slices.Clone(s.V2Protocols)
 	s.Auth.Scopes = slices.Clone(s.Auth.Scopes)

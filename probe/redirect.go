@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,8 @@ type urlRule struct {
 	// in words for the message.
 	path      *regexp.Regexp
 	pathWords string
+	// anyPort admits any port: the URL is reported, not followed.
+	anyPort bool
 }
 
 var (
@@ -37,13 +40,13 @@ var (
 	// v2Redirect keeps a v2 query on v2 URLs.
 	v2Redirect = urlRule{what: "v2 redirect", path: regexp.MustCompile(`(?i)^/autodiscover/autodiscover\.json`), pathWords: "an autodiscover.json URL"}
 	// v2Endpoint is a URL a v2 answer returns for a protocol.
-	v2Endpoint = urlRule{what: "v2 endpoint"}
+	v2Endpoint = urlRule{what: "v2 endpoint", anyPort: true}
 )
 
 // checkServerURL applies the rules every URL from a server must pass:
-// HTTPS, no user info, a DNS host name (checkServerHost) and the rule's
-// path.
-func checkServerURL(u *url.URL, rule urlRule) *Error {
+// HTTPS, no user info, a DNS host name (checkServerHost), port 443 or one
+// in ports, and the rule's path.
+func checkServerURL(u *url.URL, rule urlRule, ports []int) *Error {
 	switch {
 	case !strings.EqualFold(u.Scheme, "https"):
 		return failf(ClassBadRedirect, "%s to %s refused: only https:// targets are followed", rule.what, redactURL(u))
@@ -56,6 +59,9 @@ func checkServerURL(u *url.URL, rule urlRule) *Error {
 	}
 	if err := checkServerHost(u.Hostname(), rule.what+" target"); err != nil {
 		return err
+	}
+	if p := portOf(u); !rule.anyPort && p != 443 && !slices.Contains(ports, p) {
+		return failf(ClassBadRedirect, "%s to %s refused: port %s is not 443 and not in the module's allowed_ports", rule.what, redactURL(u), truncate(u.Port(), 8))
 	}
 	if rule.path != nil && !rule.path.MatchString(u.EscapedPath()) {
 		return failf(ClassBadRedirect, "%s to %s refused: the path is not %s", rule.what, redactURL(u), rule.pathWords)
@@ -154,7 +160,7 @@ func isASCII(s string) bool {
 // the visited set. It decides follow, nextCandidate (a refused target) or
 // stop (budget or loop).
 func (r *run) followURL(t target, started time.Time, addr string, to *url.URL, rule urlRule, via string) outcome {
-	if err := checkServerURL(to, rule); err != nil {
+	if err := checkServerURL(to, rule, r.p.s.AllowedPorts); err != nil {
 		r.rec.record(t, StepRedirect, started, addr, err, via)
 		return outcome{next: nextCandidate}
 	}

@@ -156,6 +156,9 @@ type Settings struct {
 	// address DNS returned for every TLS host of the chain, besides the
 	// one the chain used: the load-balancer node view.
 	CheckAllAddresses bool
+	// AllowedPorts are the ports besides 443 a URL named by a server (a
+	// 3xx, a redirectUrl, a v2 redirect) may use; none by default.
+	AllowedPorts []int
 	// MaxConnectionAttempts and MaxDNSQueries are the probe's budget: what
 	// one probe may spend on the network, whatever the domains it is
 	// redirected to publish. 0 means DefaultMaxConnectionAttempts and

@@ -109,7 +109,7 @@ func TestCheckRedirectURLAppliesSchemePathAndHostRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := checkServerURL(u, redirectRule(tc.pathRule)) == nil; got != tc.ok {
+		if got := checkServerURL(u, redirectRule(tc.pathRule), nil) == nil; got != tc.ok {
 			t.Errorf("checkServerURL(%s, path rule %v) ok=%v, want %v", tc.url, tc.pathRule, got, tc.ok)
 		}
 	}

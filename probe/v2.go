@@ -74,7 +74,7 @@ func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 			return res
 		}
 		started := time.Now()
-		err := checkServerURL(loc, v2Redirect)
+		err := checkServerURL(loc, v2Redirect, r.p.s.AllowedPorts)
 		switch {
 		case err != nil:
 		case hop+1 > maxV2Redirects:
@@ -162,7 +162,7 @@ func parseV2Answer(status int, body []byte) (*v2Answer, *Error) {
 		return &ans, failf(ClassV2Error, "ErrorCode %s: %s", truncate(ans.ErrorCode, 60), truncate(ans.ErrorMessage, 160))
 	}
 	u, err := url.Parse(ans.URL)
-	if ans.URL == "" || err != nil || checkServerURL(u, v2Endpoint) != nil {
+	if ans.URL == "" || err != nil || checkServerURL(u, v2Endpoint, nil) != nil {
 		return nil, failf(ClassBadPayload, "the answer has no https Url (%q)", truncate(ans.URL, 80))
 	}
 	return &ans, nil

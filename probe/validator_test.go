@@ -134,3 +134,49 @@ func TestLoopsAreFoundWhateverTheSpelling(t *testing.T) {
 		})
 	}
 }
+
+// A URL a server names may carry a port other than 443 only where the
+// module allows that port, and a CNAME target must be a DNS name.
+func TestServerNamedPortsAndCNAMETargetsPassTheValidator(t *testing.T) {
+	cases := []struct {
+		name    string
+		reply   lab.Reply
+		allowed []int
+		refused bool
+	}{
+		{"redirectUrl to port 8443", lab.Reply{RedirectURL: "https://mail.ports.test:8443/autodiscover/autodiscover.xml"}, nil, true},
+		{"302 to port 8443", lab.Reply{Status: http.StatusFound, Location: "https://mail.ports.test:8443/autodiscover/autodiscover.xml"}, nil, true},
+		{"redirectUrl to port 8443 the module allows", lab.Reply{RedirectURL: "https://mail.ports.test:8443/autodiscover/autodiscover.xml"}, []int{8443}, false},
+		{"redirectUrl with an explicit :443", lab.Reply{RedirectURL: "https://mail.ports.test:443/autodiscover/autodiscover.xml"}, nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			mb, ad, err := e.AddOnPremises("ports.test", "pat", "pw")
+			must(t, err)
+			ad.SetUser(mb.Address, tc.reply)
+			s := settingsFor(e, mb)
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			s.AllowedPorts = tc.allowed
+			res := mustRun(t, mb.Address, s)
+			st, found := findStep(res, 0, "autodiscover.ports.test", probe.StepRedirect)
+			if !found {
+				t.Fatalf("no redirect step\n%s", res.Log())
+			}
+			if refused := !st.OK && st.ErrorClass == probe.ClassBadRedirect && strings.Contains(st.Detail, "port"); refused != tc.refused {
+				t.Errorf("redirect step %+v, want refused=%v", st, tc.refused)
+			}
+		})
+	}
+	t.Run("CNAME to a name that is no DNS name", func(t *testing.T) {
+		e := newEstate(t)
+		e.AddCNAME("autodiscover.cname.test", "evil.test:8443")
+		s := settingsFor(e, lab.Mailbox{})
+		s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+		res := mustRun(t, "cy@cname.test", s)
+		st, _ := findStep(res, 0, "autodiscover.cname.test", probe.StepDNS)
+		if st.OK || st.ErrorClass != probe.ClassDNSError || !strings.Contains(st.Detail, "not a DNS host name") {
+			t.Errorf("dns step %+v\n%s", st, res.Log())
+		}
+	})
+}
