@@ -208,20 +208,44 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 		}
 		return fail(failf(ClassUnsupportedScheme, "none of the offered schemes (%s) is one the module may use", orNone(schemeNames(challenges))))
 	}
-	guard, key := r.p.guard, r.target.GuardKey
-	refused := func(format string, args ...any) (*response, bool) {
+	key := r.p.credentialKey
+	if r.p.guard != nil {
+		until, blocked, release, err := r.p.guard.Acquire(ctx, key)
+		switch {
+		case err != nil:
+			return fail(failf(ClassTimeout, "%v", err))
+		case blocked:
+			return fail(backoffError(until))
+		}
+		defer release()
+	}
+	return r.exchangeCredentials(ctx, t, hc, u, addr, body, ch, started)
+}
+
+// exchangeCredentials runs the rounds of one authentication exchange and
+// tells the guard how the server took the credentials.
+func (r *run) exchangeCredentials(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, body []byte, ch Challenge, started time.Time) (*response, bool) {
+	auth, guard, key := r.p.auth, r.p.guard, r.p.credentialKey
+	fail := func(err *Error) (*response, bool) {
+		r.rec.record(t, StepCredentials, started, addr, err, "")
+		return nil, false
+	}
+	refused := func(class ErrorClass, format string, args ...any) (*response, bool) {
 		if guard != nil {
 			guard.Refused(key)
 		}
-		return fail(failf(ClassAuthFailed, format, args...))
+		return fail(failf(class, format, args...))
 	}
 	ex := auth.NewExchange()
 	for round := 0; round < 4; round++ {
 		hdr, err := ex.Respond(ctx, ch)
-		if errors.Is(err, ErrRejected) {
-			return refused("the server refused the %s credentials of %s (HTTP 401 again)", ch.Scheme, auth.Identity())
-		}
-		if err != nil {
+		var re *refusal
+		switch {
+		case errors.As(err, &re):
+			return refused(ClassAuthError, "%s: %v", ch.Scheme, err)
+		case errors.Is(err, ErrRejected):
+			return refused(ClassAuthFailed, "the server refused the %s credentials of %s (HTTP 401 again)", ch.Scheme, auth.Identity())
+		case err != nil:
 			return fail(failf(ClassAuthError, "%s: %v", ch.Scheme, err))
 		}
 		req := newPOST(u, &r.p.s, r.mailbox)
@@ -230,7 +254,14 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 		if serr != nil {
 			return fail(serr)
 		}
-		if resp.status != http.StatusUnauthorized {
+		switch resp.status {
+		case http.StatusForbidden:
+			// A refusal of the account (disabled, not allowed): back off as
+			// after a 401, and let the request step report the status.
+			refused(ClassAuthFailed, "the server refused the %s credentials of %s (HTTP 403 Forbidden)", ch.Scheme, auth.Identity())
+			return resp, true
+		case http.StatusUnauthorized:
+		default:
 			if guard != nil {
 				guard.Accepted(key)
 			}
@@ -239,7 +270,7 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 		}
 		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)
 		if !found {
-			return refused("the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme)
+			return refused(ClassAuthFailed, "the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme)
 		}
 		ch = again
 	}
@@ -247,8 +278,8 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 }
 
 // mayAnswer applies the credential rules before any secret is produced:
-// credentials exist, the scheme is https, the certificate passed, the host
-// is in a paired domain and the account is not in back-off.
+// credentials exist, the scheme is https, the certificate passed and the
+// host is in a paired domain. The back-off comes after, in authenticate.
 func (r *run) mayAnswer(t target, u *url.URL, challenges []Challenge, certOK bool) *Error {
 	switch {
 	case r.p.auth == nil && bearerAuthorizationURI(challenges) != "":
@@ -262,12 +293,11 @@ func (r *run) mayAnswer(t target, u *url.URL, challenges []Challenge, certOK boo
 	case !r.credentialsAllowed(t.host):
 		return failf(ClassWithheldDomain, "credentials withheld: %s is neither in %s nor in an allowed domain", t.host, r.homeDomain)
 	}
-	if guard := r.p.guard; guard != nil {
-		if until, blocked := guard.Blocked(r.target.GuardKey); blocked {
-			return failf(ClassAuthBackoff, "credentials withheld until %s (%s left): the server refused them before, and repeating a stale password locks accounts out", until.UTC().Format(time.RFC3339), time.Until(until).Round(time.Second))
-		}
-	}
 	return nil
+}
+
+func backoffError(until time.Time) *Error {
+	return failf(ClassAuthBackoff, "credentials withheld until %s (%s left): the server refused them before, and repeating a stale password locks accounts out", until.UTC().Format(time.RFC3339), time.Until(until).Round(time.Second))
 }
 
 func (r *run) credentialsAllowed(host string) bool {

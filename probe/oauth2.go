@@ -79,11 +79,36 @@ func (o *OAuth2) accessToken(ctx context.Context) (string, error) {
 	}
 	tok, err := o.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
 	if err != nil {
-		return "", fmt.Errorf("token endpoint %s: %s", o.cfg.TokenURL, tokenError(err, o.cfg.ClientSecret))
+		msg := fmt.Sprintf("token endpoint %s: %s", o.cfg.TokenURL, tokenError(err, o.cfg.ClientSecret))
+		if refusedByTokenEndpoint(err) {
+			return "", &refusal{msg: msg}
+		}
+		return "", errors.New(msg)
 	}
 	o.token = tok
 	return tok.AccessToken, nil
 }
+
+// refusedByTokenEndpoint reports an answer that refuses the client's
+// credentials themselves (RFC 6749 5.2): asking again with them will not
+// work and, for a password grant, counts as a failed logon.
+func refusedByTokenEndpoint(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.ErrorCode {
+	case "invalid_client", "invalid_grant", "unauthorized_client":
+		return true
+	}
+	return false
+}
+
+// refusal is an error that means the credentials were refused.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string        { return e.msg }
+func (e *refusal) Is(target error) bool { return target == ErrRejected }
 
 // forget drops a token the server refused, so the next probe asks anew.
 func (o *OAuth2) forget(access string) {

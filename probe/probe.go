@@ -110,8 +110,8 @@ func (r *run) execute(ctx context.Context) {
 	}
 	r.res.Steps = r.rec.steps
 	r.verdict(pox, v2, chain.reason)
-	if r.p.guard != nil {
-		if until, blocked := r.p.guard.Blocked(r.target.GuardKey); blocked {
+	if r.p.guard != nil && r.p.credentialKey != "" {
+		if until, blocked := r.p.guard.Blocked(r.p.credentialKey); blocked {
 			r.res.AuthBackoff = time.Until(until).Round(time.Second)
 		}
 	}

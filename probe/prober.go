@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type Prober struct {
 	auth  Authenticator
 	guard CredentialGuard
 	now   func() time.Time
+	// credentialKey names the account for the guard.
+	credentialKey string
 }
 
 // Env is what a Prober shares with the rest of the process.
@@ -39,8 +42,6 @@ type Target struct {
 	Address string
 	// Expect lists what the result must look like; nil checks nothing.
 	Expect *Expectations
-	// GuardKey names the account whose refusals Env.Guard counts.
-	GuardKey string
 }
 
 // NewProber checks s and builds what its probes share. It fails only on
@@ -66,7 +67,24 @@ func NewProber(s Settings, env Env) (*Prober, error) {
 	if p.auth, err = p.newAuthenticator(); err != nil {
 		return nil, fmt.Errorf("probe settings: %w", err)
 	}
+	p.credentialKey = credentialKey(s.Auth)
 	return p, nil
+}
+
+// CredentialKey names the module's account: the auth type and the
+// identity (the user name, or the client ID at its token endpoint), never
+// the secret. Every module with the same account has the same key, so
+// they share one back-off; "" when the module has no credentials.
+func (p *Prober) CredentialKey() string { return p.credentialKey }
+
+func credentialKey(a AuthSettings) string {
+	switch a.Type {
+	case AuthBasic, AuthNTLM:
+		return string(a.Type) + ":" + strings.ToLower(a.Username)
+	case AuthOAuth2:
+		return string(a.Type) + ":" + a.ClientID + "@" + a.TokenURL
+	}
+	return ""
 }
 
 // Timeout is the module's bound on one chain.

@@ -2,7 +2,9 @@ package probe
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"time"
 )
 
@@ -204,6 +206,18 @@ func (a AuthSettings) String() string {
 
 // GoString keeps the secrets out of %#v as well.
 func (a AuthSettings) GoString() string { return a.String() }
+
+// Fingerprint is a hash of everything the credentials are, secret
+// included, for telling changed credentials from unchanged ones; it does
+// not reveal the secret.
+func (a AuthSettings) Fingerprint() string {
+	h := sha256.New()
+	for _, f := range append([]string{string(a.Type), a.Username, a.Password, a.Workstation, a.TokenURL, a.ClientID, a.ClientSecret}, a.Scopes...) {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
 
 // Expectation names, the values of autodiscover_expectation_success's
 // label and of a mailbox's expect fields.

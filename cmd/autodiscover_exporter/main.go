@@ -56,6 +56,7 @@ type options struct {
 	// Account lockout protection and load shaping.
 	backoffInitial time.Duration
 	backoffMax     time.Duration
+	backoffFile    string
 	maxConcurrent  int
 	exporterURL    string
 	enablePprof    bool
@@ -72,8 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("history.limit", "How many recent probe results to keep for the landing page and /logs.").Default("200").IntVar(&o.historyLimit)
 	app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").EnumVar(&o.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages: logfmt or json.").Default("logfmt").EnumVar(&o.logFormat, "logfmt", "json")
-	app.Flag("auth.backoff", "After the server refused a mailbox's credentials, withhold them this long (account lockout protection); doubles with every further refusal.").Default("15m").DurationVar(&o.backoffInitial)
+	app.Flag("auth.backoff", "After a server refused an account's credentials, withhold them this long from every mailbox using them (account lockout protection); doubles with every further refusal.").Default("15m").DurationVar(&o.backoffInitial)
 	app.Flag("auth.backoff-max", "The longest the credential back-off grows to.").Default("4h").DurationVar(&o.backoffMax)
+	app.Flag("auth.backoff-file", "Keep the credential back-off in this file, so that a restart does not offer a refused password again (written atomically, mode 0600).").StringVar(&o.backoffFile)
 	app.Flag("probe.max-concurrent", "Most chains run at once; further scrapes wait for a slot until their own deadline.").Default("256").IntVar(&o.maxConcurrent)
 	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ (for finding where CPU and memory go; off by default).").BoolVar(&o.enablePprof)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
@@ -233,6 +235,7 @@ func serve(o options, lg logger) int {
 		HistoryLimit:   o.historyLimit,
 		BackoffInitial: o.backoffInitial,
 		BackoffMax:     o.backoffMax,
+		BackoffFile:    o.backoffFile,
 		MaxConcurrent:  o.maxConcurrent,
 		Demo:           o.demo,
 		EnablePprof:    o.enablePprof,

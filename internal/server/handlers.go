@@ -62,13 +62,16 @@ func (s *Server) handleBackoffReset(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "credential back-off reset for every mailbox")
 		return
 	}
-	if _, ok := s.Config().Mailbox(target); !ok {
+	key, ok := s.loaded().credentialKey(target)
+	if !ok {
 		badRequest(w, "unknown target %q", target)
 		return
 	}
-	s.backoff.Reset(target)
+	// The back-off belongs to the account: resetting it for one mailbox
+	// resets it for every mailbox that shares the account.
+	s.backoff.Reset(key)
 	_ = level.Info(s.logger).Log("msg", "credential back-off reset", "target", target)
-	fmt.Fprintf(w, "credential back-off reset for %s\n", target)
+	fmt.Fprintf(w, "credential back-off reset for %s and every mailbox sharing its account\n", target)
 }
 
 func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {

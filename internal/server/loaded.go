@@ -51,8 +51,34 @@ func (l *Loaded) Prober(module string) (*probe.Prober, bool) {
 	return p, ok
 }
 
-// Target is what the prober needs of a configured mailbox. The mailbox's
-// name keys the credential back-off.
+// Target is what the prober needs of a configured mailbox.
 func Target(mb *config.Mailbox) probe.Target {
-	return probe.Target{Address: mb.NormalizedAddress(), Expect: mb.Expect, GuardKey: mb.Name}
+	return probe.Target{Address: mb.NormalizedAddress(), Expect: mb.Expect}
+}
+
+// credentialKey is the back-off key of the mailbox named target: its
+// module's account. ok is false for an unknown mailbox.
+func (l *Loaded) credentialKey(target string) (key string, ok bool) {
+	mb, ok := l.Config.Mailbox(target)
+	if !ok {
+		return "", false
+	}
+	p, ok := l.Prober(mb.Module)
+	if !ok {
+		return "", false
+	}
+	return p.CredentialKey(), true
+}
+
+// credentials fingerprints the account of every module: its key and a
+// hash of its secret, so that a reload can tell a fixed password from an
+// unchanged one.
+func (l *Loaded) credentials() map[string]string {
+	out := make(map[string]string, len(l.probers))
+	for name, p := range l.probers {
+		if key := p.CredentialKey(); key != "" {
+			out[key] = l.Config.Modules[name].Settings().Auth.Fingerprint()
+		}
+	}
+	return out
 }

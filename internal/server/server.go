@@ -25,6 +25,8 @@ type Options struct {
 	// BackoffInitial and BackoffMax shape the credential back-off after
 	// a refusal (account lockout protection).
 	BackoffInitial, BackoffMax time.Duration
+	// BackoffFile, when set, keeps the back-offs across restarts.
+	BackoffFile string
 	// MaxConcurrent bounds the chains running at once (at least 1).
 	MaxConcurrent int
 	// Demo marks a run against the simulated estate: pages say so.
@@ -60,6 +62,14 @@ type Server struct {
 // file is an error, with the file and line in it.
 func New(o Options, logger kitlog.Logger) (*Server, error) {
 	backoff := probe.NewBackoff(o.BackoffInitial, o.BackoffMax)
+	if o.BackoffFile != "" {
+		err := backoff.Persist(o.BackoffFile, func(err error) {
+			_ = level.Error(logger).Log("msg", "the credential back-off could not be saved; it stays in force in memory", "file", o.BackoffFile, "err", err)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	cur, err := Load(o.ConfigFile, probe.Env{Guard: backoff})
 	if err != nil {
 		return nil, err
@@ -101,11 +111,19 @@ func (s *Server) Reload() error {
 	}
 	cfg := cur.Config
 	s.mu.Lock()
+	old := s.cur
 	s.cur = cur
 	s.mu.Unlock()
 	s.history.forget(func(target string) bool { _, ok := cfg.Mailbox(target); return ok })
-	// A changed configuration may carry a fixed password: try again.
-	s.backoff.ResetAll()
+	// A fixed password (or another account) is worth one more try; an
+	// unchanged one stays withheld, or a reload every minute would lock
+	// the account out as surely as no back-off at all.
+	fresh := cur.credentials()
+	for key, fp := range old.credentials() {
+		if fresh[key] != fp {
+			s.backoff.Reset(key)
+		}
+	}
 	s.recent.clear()
 	s.metrics.reloadSuccessful.Set(1)
 	s.metrics.reloadSuccessTime.SetToCurrentTime()
@@ -116,7 +134,11 @@ func (s *Server) Reload() error {
 // BackoffRemaining is how much longer the credentials of the mailbox
 // named target are withheld; 0 when they are sent.
 func (s *Server) BackoffRemaining(target string) time.Duration {
-	return s.backoff.Remaining(target)
+	key, ok := s.loaded().credentialKey(target)
+	if !ok || key == "" {
+		return 0
+	}
+	return s.backoff.Remaining(key)
 }
 
 // Handler serves every endpoint of the exporter, and the profiling ones
