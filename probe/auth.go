@@ -112,9 +112,11 @@ func ParseChallenges(h http.Header) []Challenge {
 
 // appendChallenges adds the challenges of one header value to out.
 func appendChallenges(out []Challenge, line string) []Challenge {
+	// A parameter continues a challenge of its own header only.
+	first := len(out)
 	var params []string
 	flush := func() {
-		if len(params) > 0 && len(out) > 0 {
+		if len(params) > 0 && len(out) > first {
 			last := &out[len(out)-1]
 			if last.Params != "" {
 				params = append([]string{last.Params}, params...)
@@ -138,7 +140,7 @@ func appendChallenges(out []Challenge, line string) []Challenge {
 			continue
 		}
 		// A continuation parameter of the previous challenge.
-		if len(out) > 0 && len(params) < maxChallengeParams {
+		if len(out) > first && len(params) < maxChallengeParams {
 			params = append(params, p)
 		}
 	}

@@ -292,6 +292,28 @@ func hostileForeignHostCases() []hostileCase {
 			wantClass: "bad_redirect", wantDetail: "not a URL",
 			credsTo: []string{hostileOwnHost}, untouched: []string{"autodiscover.fabrikam.test"},
 		},
+		{
+			name:    "31 SRV target smuggling a port into an own-domain name",
+			methods: []probe.Method{probe.MethodSRV},
+			setup: func(t *testing.T, e *lab.Estate) {
+				e.AddSRV("_autodiscover._tcp."+hostileDomain, 0, 0, 443, hostileOwnHost+":8443")
+				must(t, e.HTTPS(hostileOwnHost, hostileTrap()))
+			},
+			wantMethod: probe.MethodSRV, wantHost: "_autodiscover._tcp." + hostileDomain, wantStep: probe.StepSRVLookup,
+			wantClass: "no_usable_srv", wantDetail: "not a DNS host name",
+			untouched: []string{hostileOwnHost},
+		},
+		{
+			name:    "32 redirectUrl to another port of an own-domain host",
+			methods: hostileOnlyAD,
+			setup: func(t *testing.T, e *lab.Estate) {
+				must(t, e.HTTPS(hostileOwnHost, hostileOwn(lab.Reply{RedirectURL: "https://mail.contoso.test:8443/autodiscover/autodiscover.xml"})))
+				must(t, e.HTTPS("mail.contoso.test", hostileTrap()))
+			},
+			wantMethod: probe.MethodAutodiscoverDomain, wantHost: hostileOwnHost, wantStep: probe.StepRedirect,
+			wantClass: "bad_redirect", wantDetail: "allowed_ports",
+			credsTo: []string{hostileOwnHost}, untouched: []string{"mail.contoso.test"},
+		},
 	}
 }
 
