@@ -144,8 +144,14 @@ func (r *resolver) lookupHost(ctx context.Context, b *budget, host string, v IPV
 	if len(out.addrs) > 0 {
 		return out, nil
 	}
-	if firstErr == nil {
-		firstErr = failf(ClassNoRecords, "%s has no %s records", host, familyWords(v))
+	if firstErr == nil || firstErr.Class == ClassNoRecords {
+		// Every family asked came back empty: say so of all of them, not of
+		// whichever answer was read last.
+		name := host
+		if len(out.cnames) > 0 {
+			name = out.cnames[len(out.cnames)-1]
+		}
+		firstErr = failf(ClassNoRecords, "%s has no %s record", name, familyWords(v))
 	}
 	return out, firstErr
 }

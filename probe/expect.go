@@ -50,6 +50,13 @@ func (r *run) checkExpectations() []string {
 			add(ExpectCertMinDays, days >= float64(e.CertMinDays), "the certificate of %s has %.1f days left, expected at least %d", host, days, e.CertMinDays)
 		}
 	}
+	if e.SMTPAddress != "" {
+		got := ""
+		if res.Response != nil {
+			got = res.Response.User.AutoDiscoverSMTPAddress
+		}
+		add(ExpectSMTPAddress, strings.EqualFold(got, e.SMTPAddress), "the primary address is %s, expected %s", orNothing(got), e.SMTPAddress)
+	}
 	var failed []string
 	for _, x := range res.Expectations {
 		if !x.OK {

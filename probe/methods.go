@@ -16,21 +16,34 @@ func autodiscoverURL(host string) *url.URL {
 }
 
 // tryURL POSTs to u and follows URL redirects (3xx, redirectUrl) from it.
+// A chain of redirects that leads nowhere spends no hop: the next
+// candidate of the address is tried at the hop this one started at.
 func (r *run) tryURL(ctx context.Context, method Method, u *url.URL) outcome {
-	key := normalizeURL(u)
+	key := r.visitKey(u)
 	if r.visitedURLs[key] {
-		// Already tried for an earlier address of this run: nothing new.
+		// Already tried for this address: nothing new.
 		return outcome{next: nextCandidate}
 	}
 	r.visitedURLs[key] = true
+	hop := r.hop
 	for {
 		out := r.postTo(ctx, method, u)
 		if out.next != follow {
+			if out.next == nextCandidate {
+				r.hop = hop
+			}
 			return out
 		}
 		method, u = MethodRedirect, out.url
-		r.visitedURLs[normalizeURL(u)] = true
+		r.visitedURLs[r.visitKey(u)] = true
 	}
+}
+
+// visitKey is the visited-set key of u for the address being discovered:
+// a URL tried for one address is new for another (an alias redirected to
+// its primary address POSTs again to the same server).
+func (r *run) visitKey(u *url.URL) string {
+	return strings.ToLower(r.mailbox) + " " + normalizeURL(u)
 }
 
 // tryHTTPRedirect is the third method: an unauthenticated GET on port 80
@@ -65,11 +78,15 @@ func (r *run) tryHTTPRedirect(ctx context.Context, domain string) outcome {
 		r.rec.record(t, StepRedirect, started, addr, serr, "")
 		return outcome{next: nextCandidate}
 	}
+	hop := r.hop
 	out := r.followURL(t, started, addr, to, poxRedirect, fmt.Sprintf("HTTP %d", resp.status))
 	if out.next != follow {
 		return out
 	}
-	return r.tryURL(ctx, MethodRedirect, to)
+	if out = r.tryURL(ctx, MethodRedirect, to); out.next == nextCandidate {
+		r.hop = hop
+	}
+	return out
 }
 
 // trySRV is the fourth method: _autodiscover._tcp.<domain>, lowest priority

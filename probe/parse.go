@@ -281,7 +281,11 @@ func protocolFromNode(n *xnode) Protocol {
 	if ab := n.child("AddressBook"); ab != nil {
 		p.AddressBookInternalURL, p.AddressBookExternalURL = ab.childText("InternalUrl"), ab.childText("ExternalUrl")
 	}
+	p.Internal, p.External = webScope(n.child("Internal")), webScope(n.child("External"))
 	p.OWAUrl = firstNonEmpty(n.child("External").childText("OWAUrl"), n.child("Internal").childText("OWAUrl"))
+	if isMailProtocol(p.Type) {
+		p.Port, p.Encryption, p.LoginName = portOfNode(n), encryptionOf(n), n.childText("LoginName")
+	}
 	for _, k := range n.kids {
 		if k.text == "" || len(k.kids) > 0 {
 			continue
@@ -291,6 +295,31 @@ func protocolFromNode(n *xnode) Protocol {
 		}
 	}
 	return p
+}
+
+// webScope reads the Internal or External block of a WEB protocol with the
+// Protocol blocks nested in it (not deeper: they have no scopes of their
+// own).
+func webScope(n *xnode) *WebScope {
+	if n == nil {
+		return nil
+	}
+	w := &WebScope{OWAUrl: n.childText("OWAUrl")}
+	for _, k := range n.kids {
+		if strings.EqualFold(k.local, "Protocol") && len(w.Protocols) < maxProtocols {
+			nested := Protocol{
+				Type:   firstNonEmpty(k.childText("Type"), k.attr("Type")),
+				Server: k.childText("Server"),
+				ASUrl:  k.childText("ASUrl"),
+				EwsUrl: k.childText("EwsUrl"),
+				OOFUrl: k.childText("OOFUrl"),
+				OABUrl: k.childText("OABUrl"),
+				UMUrl:  k.childText("UMUrl"),
+			}
+			w.Protocols = append(w.Protocols, nested)
+		}
+	}
+	return w
 }
 
 func firstNonEmpty(values ...string) string {

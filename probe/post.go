@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,38 +54,58 @@ func (r *run) postTo(ctx context.Context, method Method, u *url.URL) outcome {
 	return r.handleAnswer(t, addr, u, resp)
 }
 
-// handleAnswer parses a 200 answer and acts on it.
+// handleAnswer parses an answer and acts on it. Answers are read by their
+// content: a body that parses as Autodiscover XML is taken whatever its
+// content type says (Z-Push and grommunio-sync send text/html), and the
+// odd type is noted.
 func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) outcome {
 	started := time.Now()
-	if ct := resp.header.Get("Content-Type"); ct != "" && !isXMLContentType(ct) {
-		r.rec.record(t, StepParse, started, addr, failf(ClassBadContentType, "expected text/xml, got %s", truncate(ct, 60)), "")
-		return outcome{next: nextCandidate}
-	}
 	ans, err := ParseResponse(resp.body)
+	ct := resp.header.Get("Content-Type")
+	oddType := ct != "" && !isXMLContentType(ct)
 	if err != nil {
 		var pe *Error
 		if !errors.As(err, &pe) {
 			pe = failf(ClassBadPayload, "%v", err)
 		}
+		if oddType {
+			pe = failf(ClassBadContentType, "expected text/xml, got %s, and the body is no Autodiscover answer (%s)", truncate(ct, 60), pe.Detail)
+		}
 		r.rec.record(t, StepParse, started, addr, pe, "")
 		return outcome{next: nextCandidate}
+	}
+	note := ""
+	if oddType {
+		note = fmt.Sprintf("sent as %s; ", truncate(ct, 60))
 	}
 	if ans.Error != nil {
 		r.res.Response = ans
 		r.res.FinalURL = u.String()
 		r.res.ErrorCode, r.res.ErrorMessage = printable(ans.Error.Code, maxFieldBytes), printable(ans.Error.Message, maxFieldBytes)
-		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "ErrorCode %s: %s", ans.Error.Code, truncate(ans.Error.Message, 200)), "")
-		return stopBecause(fmt.Sprintf("Autodiscover error %s from %s: %s", r.res.ErrorCode, t.host, r.res.ErrorMessage))
+		r.res.ErrorSchema = ans.Schema
+		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "%s%s %s: %s", note, errorWord(ans.Schema), ans.Error.Code, truncate(ans.Error.Message, 200)), "")
+		reason := fmt.Sprintf("Autodiscover error %s from %s (%s): %s", r.res.ErrorCode, t.host, candidateWords(t.method), r.res.ErrorMessage)
+		if r.p.s.ContinueAfterError {
+			r.errorReason = reason
+			return outcome{next: nextCandidate}
+		}
+		return stopBecause(reason)
 	}
+	return r.act(t, addr, u, ans, started, note)
+}
+
+// act follows the Action of an answer; note starts the parse step's
+// detail.
+func (r *run) act(t target, addr string, u *url.URL, ans *Response, started time.Time, note string) outcome {
 	switch ans.Action {
 	case ActionSettings:
 		r.res.Response = ans
 		r.res.FinalURL = u.String()
 		r.res.ChainSuccess = true
-		r.rec.record(t, StepParse, started, addr, nil, describeSettings(ans))
+		r.rec.record(t, StepParse, started, addr, nil, note+r.describeSettings(ans))
 		return outcome{next: stop}
 	case ActionRedirectURL:
-		r.rec.record(t, StepParse, started, addr, nil, "redirectUrl "+truncate(ans.RedirectURL, 200))
+		r.rec.record(t, StepParse, started, addr, nil, note+"redirectUrl "+truncate(ans.RedirectURL, 200))
 		started = time.Now()
 		to, serr := resolveLocation(u, ans.RedirectURL)
 		if serr != nil {
@@ -93,17 +114,21 @@ func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) ou
 		}
 		return r.followURL(t, started, addr, to, redirectURLRule, "redirectUrl")
 	case ActionRedirectAddr:
-		r.rec.record(t, StepParse, started, addr, nil, "redirectAddr "+truncate(ans.RedirectAddr, 200))
+		r.rec.record(t, StepParse, started, addr, nil, note+"redirectAddr "+truncate(ans.RedirectAddr, 200))
 		return r.followAddr(t, addr, ans.RedirectAddr)
 	}
 	r.rec.record(t, StepParse, started, addr, failf(ClassBadAction, "unexpected action %q", ans.Action), "")
 	return outcome{next: nextCandidate}
 }
 
-func describeSettings(ans *Response) string {
+// describeSettings is the parse step's detail for an answer with
+// settings: where EWS is and which block it came from, the server, the
+// protocols, the mail-only servers, and the primary address when it is
+// not the one asked for.
+func (r *run) describeSettings(ans *Response) string {
 	parts := []string{"settings returned"}
-	if ews := ans.EWSURL(); ews != "" {
-		parts = append(parts, "EWS "+ews)
+	if ews, from := ans.EWSURLFrom(); ews != "" {
+		parts = append(parts, fmt.Sprintf("EWS %s (from %s)", ews, from))
 	}
 	if srv := ans.Server(); srv != "" {
 		parts = append(parts, "server "+srv)
@@ -118,7 +143,28 @@ func describeSettings(ans *Response) string {
 	if len(types) > 0 {
 		parts = append(parts, "protocols "+strings.Join(types, ","))
 	}
+	for _, p := range ans.MailProtocols() {
+		parts = append(parts, describeMailServer(p))
+	}
+	if smtp := ans.User.AutoDiscoverSMTPAddress; smtp != "" && !strings.EqualFold(smtp, r.mailbox) {
+		parts = append(parts, fmt.Sprintf("primary address %s (asked for %s)", smtp, r.mailbox))
+	}
 	return strings.Join(parts, "; ")
+}
+
+// describeMailServer reads "IMAP imap.example.com:993 ssl, login user".
+func describeMailServer(p Protocol) string {
+	s := strings.ToUpper(p.Type) + " " + p.Server
+	if p.Port != 0 {
+		s += ":" + strconv.Itoa(p.Port)
+	}
+	if p.Encryption != "" {
+		s += " " + p.Encryption
+	}
+	if p.LoginName != "" {
+		s += ", login " + p.LoginName
+	}
+	return s
 }
 
 // post sends the Autodiscover POST, answers a 401 challenge when the rules
@@ -150,6 +196,12 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 	}
 	detail := strings.Join(notes, "; ")
 	if class := statusClass(resp); class != "" {
+		if class != ClassUnauthorized && looksLikeAutodiscoverError(resp.body) {
+			// SOGo answers 400 with a 601 body, some servers 500 with a 500
+			// one: the Error inside says more than the status.
+			r.rec.record(t, StepRequest, started, addr, nil, detail+"; the body is an Autodiscover Error")
+			return resp
+		}
 		r.rec.record(t, StepRequest, started, addr, failf(class, "%s", statusReason(resp)), detail)
 		return nil
 	}
@@ -216,4 +268,35 @@ func isXMLContentType(ct string) bool {
 		return false
 	}
 	return mt == "text/xml" || mt == "application/xml" || strings.HasSuffix(mt, "+xml")
+}
+
+// looksLikeAutodiscoverError reports a body that is an Autodiscover Error
+// answer.
+func looksLikeAutodiscoverError(body []byte) bool {
+	ans, err := ParseResponse(body)
+	return err == nil && ans.Error != nil
+}
+
+func errorWord(s Schema) string {
+	if s == SchemaMobileSync {
+		return "Status"
+	}
+	return "ErrorCode"
+}
+
+// candidateWords names a candidate method for a reason.
+func candidateWords(m Method) string {
+	switch m {
+	case MethodRootDomain:
+		return "the domain root"
+	case MethodAutodiscoverDomain:
+		return "the autodiscover host"
+	case MethodSRV:
+		return "an SRV record"
+	case MethodHTTPRedirect:
+		return "the HTTP redirect method"
+	case MethodRedirect:
+		return "a redirect"
+	}
+	return string(m)
 }

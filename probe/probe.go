@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -58,6 +59,9 @@ type run struct {
 	// tlsHosts lists every TLS host the run resolved, in order, with the
 	// addresses DNS gave, for the per-address checks.
 	tlsHosts []tlsHost
+	// errorReason is the first Autodiscover Error a candidate answered,
+	// when ContinueAfterError went on past it.
+	errorReason string
 }
 
 // next says what the chain does after a candidate.
@@ -98,7 +102,7 @@ func (r *run) execute(ctx context.Context) {
 	if pox {
 		chain = r.discover(ctx)
 		if !r.res.ChainSuccess && chain.reason == "" {
-			chain.reason = r.failureSummary(ctx)
+			chain.reason = cmp.Or(r.errorReason, r.failureSummary(ctx))
 		}
 	}
 	if v2 && methods[0] != MethodV2JSON {

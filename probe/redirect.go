@@ -169,7 +169,7 @@ func (r *run) followURL(t target, started time.Time, addr string, to *url.URL, r
 		r.rec.record(t, StepRedirect, started, addr, err, "")
 		return stopBecause("redirect budget exhausted: " + err.Detail)
 	}
-	if r.visitedURLs[normalizeURL(to)] {
+	if r.visitedURLs[r.visitKey(to)] {
 		err := failf(ClassLoop, "%s points back to %s, which this run already tried", via, redactURL(to))
 		r.rec.record(t, StepRedirect, started, addr, err, "")
 		return stopBecause("redirect loop: " + err.Detail)

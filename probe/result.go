@@ -23,6 +23,9 @@ type Result struct {
 	// Autodiscover Error element.
 	ErrorCode    string
 	ErrorMessage string
+	// ErrorSchema says which vocabulary ErrorCode is from: SchemaOutlook
+	// (POX ErrorCode: 500, 600…) or SchemaMobileSync (Status: 1, 2).
+	ErrorSchema Schema
 	// ChainSuccess is the POX chain's own verdict (Success also needs v2
 	// and every expectation to pass).
 	ChainSuccess bool

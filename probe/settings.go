@@ -158,6 +158,10 @@ type Settings struct {
 	// address DNS returned for every TLS host of the chain, besides the
 	// one the chain used: the load-balancer node view.
 	CheckAllAddresses bool
+	// ContinueAfterError tries the later candidates after one answered
+	// with an Autodiscover Error, where Outlook stops: it shows whether
+	// they would have worked.
+	ContinueAfterError bool
 	// AllowedPorts are the ports besides 443 a URL named by a server (a
 	// 3xx, a redirectUrl, a v2 redirect) may use; none by default.
 	AllowedPorts []int
@@ -227,10 +231,11 @@ const (
 	ExpectMaxRedirects = "max_redirects"
 	ExpectProtocols    = "protocols"
 	ExpectCertMinDays  = "cert_min_days"
+	ExpectSMTPAddress  = "smtp_address"
 )
 
 // ExpectationNames lists them in the order they are checked.
-var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays}
+var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress}
 
 // MaxCertMinDays caps cert_min_days at ten years: no certificate is issued
 // for longer, so a larger value always fails.
@@ -254,10 +259,13 @@ type Expectations struct {
 	// CertMinDays is the fewest days any certificate of the chain may have
 	// left.
 	CertMinDays int `yaml:"cert_min_days,omitempty"`
+	// SMTPAddress is the primary address (AutoDiscoverSMTPAddress) the
+	// answer must name: a changed one is drift of the mailbox itself.
+	SMTPAddress string `yaml:"smtp_address,omitempty"`
 }
 
 // ExpectationProtocols are the Protocol types expect.protocols accepts.
-var ExpectationProtocols = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync"}
+var ExpectationProtocols = []string{"EXCH", "EXPR", "WEB", "EXHTTP", "mapiHttp", "MobileSync", "IMAP", "POP3", "SMTP"}
 
 // positiveOr is v, or def when v is not positive (left out).
 func positiveOr[T int | int64 | time.Duration](v, def T) T {

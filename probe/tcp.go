@@ -97,7 +97,8 @@ func classifyDialError(err error, timeout time.Duration) *Error {
 }
 
 // describeAttempts renders the tries for the step log:
-// "127.0.0.20 refused (0 ms), 127.0.0.21 connected (1 ms)".
+// "127.0.0.20 refused (0 ms), 127.0.0.21 connected (1 ms)". A single try
+// goes without its duration: the step line shows that already.
 func describeAttempts(attempts []dialAttempt) string {
 	parts := make([]string, 0, len(attempts))
 	for _, a := range attempts {
@@ -105,11 +106,14 @@ func describeAttempts(attempts []dialAttempt) string {
 		if a.dialed != "" && !strings.HasPrefix(a.dialed, bracketIfV6(a.addr)+":") {
 			where += " via " + a.dialed
 		}
+		what := "connected"
 		if a.err != nil {
-			parts = append(parts, fmt.Sprintf("%s %s (%s)", where, a.err.Class, ms(a.duration)))
-		} else {
-			parts = append(parts, fmt.Sprintf("%s connected (%s)", where, ms(a.duration)))
+			what = string(a.err.Class)
 		}
+		if len(attempts) > 1 {
+			what += " (" + ms(a.duration) + ")"
+		}
+		parts = append(parts, where+" "+what)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,160 @@
+package probe_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
+)
+
+// A redirectAddr to another address of the same domain (an alias sent to
+// the primary address) POSTs again, to the same URLs, for the new address.
+func TestRedirectAddrWithinTheDomainPostsAgainForTheNewAddress(t *testing.T) {
+	e := newEstate(t)
+	mb, ad, err := e.AddOnPremises("alias.test", "al", "pw")
+	must(t, err)
+	ad.SetUser("al@alias.test", lab.Reply{RedirectAddr: "albert.long@alias.test"})
+	ad.SetUser("albert.long@alias.test", lab.Reply{Settings: &lab.Settings{DisplayName: "Albert", Server: "mail.alias.test"}})
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	res := mustRun(t, mb.Address, s)
+	if !res.Success || res.RedirectHops != 1 {
+		t.Fatalf("success=%v hops=%d\n%s", res.Success, res.RedirectHops, res.Log())
+	}
+	if st, ok := findStep(res, 1, "autodiscover.alias.test", probe.StepParse); !ok || !st.OK || st.Mailbox != "albert.long@alias.test" {
+		t.Errorf("hop 1 parse %+v", st)
+	}
+	// A → B → A is still a loop.
+	ad.SetUser("albert.long@alias.test", lab.Reply{RedirectAddr: "al@alias.test"})
+	res = mustRun(t, mb.Address, s)
+	if res.Success || !strings.HasPrefix(res.Reason, "redirect loop") {
+		t.Errorf("reason %q\n%s", res.Reason, res.Log())
+	}
+}
+
+// A redirect that leads nowhere spends no hop: the mailbox's next own
+// candidate is tried at hop 0 and the redirect budget is untouched.
+func TestARedirectThatLeadsNowhereSpendsNoHop(t *testing.T) {
+	e := newEstate(t)
+	mb, ad, err := e.AddOnPremises("nowhere.test", "nat", "pw")
+	must(t, err)
+	// The domain root redirects to a host that does not exist; the
+	// autodiscover host answers settings.
+	must(t, e.HTTPS("nowhere.test", lab.Redirect(http.StatusFound, "https://gone.nowhere.test/autodiscover/autodiscover.xml")))
+	_ = ad
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodRootDomain, probe.MethodAutodiscoverDomain}
+	res := mustRun(t, mb.Address, s)
+	if !res.Success || res.RedirectHops != 0 {
+		t.Fatalf("success=%v hops=%d, want settings at hop 0\n%s", res.Success, res.RedirectHops, res.Log())
+	}
+	if _, ok := findStep(res, 0, "autodiscover.nowhere.test", probe.StepParse); !ok {
+		t.Errorf("the autodiscover host is not at hop 0\n%s", res.Log())
+	}
+}
+
+// Answers are read by their content: a MobileSync answer sent as
+// text/html (Z-Push, grommunio-sync) is accepted, its odd type noted.
+func TestAnswersAreReadByTheirContent(t *testing.T) {
+	e := newEstate(t)
+	mb, ad, err := e.AddOnPremises("zpush.test", "zoe", "pw")
+	must(t, err)
+	_ = ad
+	body := `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"><Culture>en:en</Culture><User><DisplayName>Zoe</DisplayName><EMailAddress>zoe@zpush.test</EMailAddress></User><Action><Settings><Server><Type>MobileSync</Type><Url>https://mail.zpush.test/Microsoft-Server-ActiveSync</Url><Name>https://mail.zpush.test/Microsoft-Server-ActiveSync</Name></Server></Settings></Action></Response></Autodiscover>`
+	ad.SetUser(mb.Address, lab.Reply{Raw: body, ContentType: "text/html; charset=utf-8"})
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	s.Schema = probe.SchemaMobileSync
+	res := mustRun(t, mb.Address, s)
+	if !res.Success {
+		t.Fatalf("failed\n%s", res.Log())
+	}
+	if st, _ := findStep(res, 0, "autodiscover.zpush.test", probe.StepParse); !strings.Contains(st.Detail, "text/html") {
+		t.Errorf("the parse step does not note the content type: %q", st.Detail)
+	}
+}
+
+// An HTTP 400 or 500 whose body is an Autodiscover Error is that error,
+// code and all; MobileSync's Status is kept apart from POX's ErrorCode.
+func TestErrorBodiesOfNonSuccessAnswersAreAutodiscoverErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		schema     probe.Schema
+		code       string
+	}{
+		{"SOGo: HTTP 400 with a 601 body", `<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response><Error Time="1" Id="2"><ErrorCode>601</ErrorCode><Message>Provider is not available</Message></Error></Response></Autodiscover>`, 400, probe.SchemaOutlook, "601"},
+		{"HTTP 500 with a 500 body", `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response><Error><ErrorCode>500</ErrorCode><Message>The email address can't be found.</Message></Error></Response></Autodiscover>`, 500, probe.SchemaOutlook, "500"},
+		{"MobileSync Status 2 in a 200", `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"><Action><Error><Status>2</Status><Message>Protocol error</Message></Error></Action></Response></Autodiscover>`, 200, probe.SchemaMobileSync, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			mb, ad, err := e.AddOnPremises("err.test", "eve", "pw")
+			must(t, err)
+			ad.SetUser(mb.Address, lab.Reply{Raw: tc.body, Status: tc.status, ContentType: "text/xml"})
+			s := settingsFor(e, mb)
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			s.Schema = tc.schema
+			res := mustRun(t, mb.Address, s)
+			if res.ErrorCode != tc.code || res.ErrorSchema != tc.schema {
+				t.Errorf("error code %q (schema %s), want %q (%s)\n%s", res.ErrorCode, res.ErrorSchema, tc.code, tc.schema, res.Log())
+			}
+			if st, _ := findStep(res, 0, "autodiscover.err.test", probe.StepParse); st.ErrorClass != probe.ClassAutodiscoverError {
+				t.Errorf("parse step %+v", st)
+			}
+		})
+	}
+}
+
+// An Autodiscover Error on an early candidate stops the chain, as Outlook
+// stops, and the reason says which candidate answered which error; with
+// continue_after_error the later candidates are tried too.
+func TestAnErrorOnAnEarlyCandidateStopsUnlessTheModuleGoesOn(t *testing.T) {
+	e := newEstate(t)
+	mb, _, err := e.AddOnPremises("early.test", "ed", "pw")
+	must(t, err)
+	must(t, e.HTTPS("early.test", &lab.Autodiscover{Accounts: map[string]string{mb.Address: "pw"}, Users: map[string]lab.Reply{mb.Address: {ErrorCode: "500", ErrorMessage: "The email address can't be found."}}}))
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodRootDomain, probe.MethodAutodiscoverDomain}
+	res := mustRun(t, mb.Address, s)
+	if res.Success || !strings.Contains(res.Reason, "the domain root") || !strings.Contains(res.Reason, "500") {
+		t.Errorf("reason %q", res.Reason)
+	}
+	if _, ok := findStep(res, 0, "autodiscover.early.test", probe.StepDNS); ok {
+		t.Error("the chain went on past the error")
+	}
+	s.ContinueAfterError = true
+	res = mustRun(t, mb.Address, s)
+	if !res.Success || res.ErrorCode != "500" {
+		t.Errorf("with continue_after_error: success=%v code=%q\n%s", res.Success, res.ErrorCode, res.Log())
+	}
+}
+
+// A name with neither an A nor an AAAA record says so.
+func TestANameWithoutAddressesSaysItHasNoAOrAAAARecord(t *testing.T) {
+	e := newEstate(t)
+	e.AddTXT("autodiscover.noaddr.test", "exists")
+	s := settingsFor(e, lab.Mailbox{})
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	res := mustRun(t, "nia@noaddr.test", s)
+	st, _ := findStep(res, 0, "autodiscover.noaddr.test", probe.StepDNS)
+	if st.ErrorClass != probe.ClassNoRecords || !strings.Contains(st.Detail, "has no A or AAAA record") {
+		t.Errorf("dns step %+v", st)
+	}
+}
+
+// The TCP line prints its duration once.
+func TestTheTCPLinePrintsItsDurationOnce(t *testing.T) {
+	e := newEstate(t)
+	mb, _, err := e.AddOnPremises("once.test", "oz", "pw")
+	must(t, err)
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	for _, line := range strings.Split(mustRun(t, mb.Address, s).Log(), "\n") {
+		if strings.Contains(line, "Testing TCP port") && strings.Count(line, " ms)") != 1 {
+			t.Errorf("%q", line)
+		}
+	}
+}
