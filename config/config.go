@@ -38,6 +38,15 @@ type Module struct {
 	Schema            probe.Schema `yaml:"schema"`
 	MaxRedirects      int          `yaml:"max_redirects"`
 	CheckAllAddresses bool         `yaml:"check_all_addresses"`
+	// MapiHTTP asks for the MAPI/HTTP view as Outlook 2016 and later do
+	// (default true); false asks as Outlook 2010. A pointer, so that a
+	// configuration built as a value leaves it to the default.
+	MapiHTTP *bool `yaml:"mapi_http"`
+	// UserAgent is sent with every request; servers branch on it.
+	UserAgent string `yaml:"user_agent"`
+	// ContinueAfterError tries later candidates after an Autodiscover
+	// Error, where Outlook stops.
+	ContinueAfterError bool `yaml:"continue_after_error"`
 	// MaxBodyBytes caps every response body the probe reads.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxConnectionAttempts and MaxDNSQueries are one probe's budget.
@@ -212,6 +221,9 @@ func (m *Module) Settings() probe.Settings {
 		AllowedPorts:          slices.Clone(m.AllowedPorts),
 		ConnectTo:             m.ConnectTo,
 		CheckAllAddresses:     m.CheckAllAddresses,
+		OmitMapiHTTP:          m.MapiHTTP != nil && !*m.MapiHTTP,
+		UserAgent:             m.UserAgent,
+		ContinueAfterError:    m.ContinueAfterError,
 		MaxBodyBytes:          m.MaxBodyBytes,
 		MaxConnectionAttempts: m.MaxConnectionAttempts,
 		MaxDNSQueries:         m.MaxDNSQueries,

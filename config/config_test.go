@@ -486,7 +486,7 @@ var badConfigs = map[string][]string{
 	"expect_empty.yml":               {`expect_empty.yml:7: mailboxes[0].expect: must set at least one of endpoint_host,`},
 	"expect_ip_host.yml":             {`expect_ip_host.yml:8: mailboxes[0].expect.ews_url_host: "192.0.2.10" is an IP address, not a DNS name`},
 	"expect_max_redirects_range.yml": {`expect_max_redirects_range.yml:8: mailboxes[0].expect.max_redirects: must be between 0 and 50, not -1`},
-	"expect_unknown_protocol.yml":    {`expect_unknown_protocol.yml:8: mailboxes[0].expect.protocols[1]: unknown protocol "EWS" (valid: EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync)`},
+	"expect_unknown_protocol.yml":    {`expect_unknown_protocol.yml:8: mailboxes[0].expect.protocols[1]: unknown protocol "EWS" (valid: EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync, IMAP, POP3, SMTP)`},
 	"unknown_field_expect.yml":       {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
 }
 
@@ -1054,7 +1054,6 @@ func TestMailboxExpectations(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
 
 func TestNTLMUsernameForms(t *testing.T) {
 	tests := []struct {

@@ -50,6 +50,12 @@ func withDefaults(m *Module) *Module {
 	if c.V2 == nil && slices.Contains(c.Methods, probe.MethodV2JSON) {
 		c.V2 = &V2{Hosts: []string{probe.DefaultV2Host}, Protocols: slices.Clone(probe.DefaultV2Protocols)}
 	}
+	if c.MapiHTTP == nil {
+		c.MapiHTTP = d.MapiHTTP
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = d.UserAgent
+	}
 	if c.Schema == "" {
 		c.Schema = d.Schema
 	}

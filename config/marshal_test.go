@@ -77,3 +77,36 @@ func TestMarshalRefusesInlineSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The settings that make the probe ask and read as Outlook does reach the
+// probe: mapi_http (on by default), user_agent, continue_after_error and
+// expect.smtp_address.
+func TestOutlookFidelitySettingsReachTheProbe(t *testing.T) {
+	cfg, err := Parse([]byte(`modules:
+  default: {}
+  legacy: {mapi_http: false, user_agent: "Microsoft Office/14.0 (Windows NT 6.1; Microsoft Outlook 14.0.7015; Pro)", continue_after_error: true}
+mailboxes:
+  - {name: a, address: al@contoso.test, module: default, expect: {smtp_address: Albert.Long@Contoso.TEST}}
+`), "c.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, legacy := cfg.Modules["default"].Settings(), cfg.Modules["legacy"].Settings()
+	if def.OmitMapiHTTP || def.UserAgent != probe.DefaultUserAgent || def.ContinueAfterError {
+		t.Errorf("defaults: %+v", def)
+	}
+	if !legacy.OmitMapiHTTP || !strings.HasPrefix(legacy.UserAgent, "Microsoft Office/14.0") || !legacy.ContinueAfterError {
+		t.Errorf("legacy: omit=%v ua=%q continue=%v", legacy.OmitMapiHTTP, legacy.UserAgent, legacy.ContinueAfterError)
+	}
+	if mb, _ := cfg.Mailbox("a"); mb.Expect.SMTPAddress != "Albert.Long@contoso.test" {
+		t.Errorf("smtp_address %q", mb.Expect.SMTPAddress)
+	}
+	for _, bad := range []string{"user_agent: \"\"", "user_agent: \"a\\nb\"", "mapi_http: maybe"} {
+		if _, err := Parse([]byte("modules:\n  m: {"+bad+"}\n"), "c.yml", ""); err == nil || !strings.Contains(err.Error(), "c.yml:2: modules.m.") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := Parse([]byte("modules: {m: {}}\nmailboxes:\n  - {name: a, address: a@contoso.test, module: m, expect: {smtp_address: nobody}}\n"), "c.yml", ""); err == nil || !strings.Contains(err.Error(), "smtp_address") {
+		t.Errorf("a bad smtp_address: %v", err)
+	}
+}

@@ -87,7 +87,7 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 // moduleFields are the keys a module may have.
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
 	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
-	"max_connection_attempts", "max_dns_queries", "allowed_ports"}
+	"max_connection_attempts", "max_dns_queries", "allowed_ports", "mapi_http", "user_agent", "continue_after_error"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
@@ -103,6 +103,8 @@ func defaultModule() *Module {
 		MaxDNSQueries:         probe.DefaultMaxDNSQueries,
 		DNS:                   DNS{IPVersion: probe.IPAny},
 		Auth:                  Auth{Type: probe.AuthNone},
+		MapiHTTP:              ptr(true),
+		UserAgent:             probe.DefaultUserAgent,
 	}
 }
 
@@ -115,9 +117,18 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	p.timeouts(m, fs, path)
 	p.discovery(m, fs, path)
 	p.limits(m, fs, path)
-	if e, ok := fs["check_all_addresses"]; ok {
-		m.CheckAllAddresses, _ = p.boolean(e.value, child(path, "check_all_addresses"))
+	for key, field := range map[string]*bool{"check_all_addresses": &m.CheckAllAddresses, "mapi_http": m.MapiHTTP, "continue_after_error": &m.ContinueAfterError} {
+		if e, ok := fs[key]; ok {
+			*field, _ = p.boolean(e.value, child(path, key))
+		}
 	}
+	p.strField(fs, path, "user_agent", func(s string, n *yaml.Node, f string) {
+		if s == "" || strings.ContainsFunc(s, unicode.IsControl) || len(s) > 512 {
+			p.addf(n, f, "must be 1 to 512 printable characters (leave the field out for the exporter's own)")
+			return
+		}
+		m.UserAgent = s
+	})
 	if e, ok := fs["dns"]; ok {
 		p.dns(m, e.value, child(path, "dns"))
 	}
@@ -237,6 +248,8 @@ func (p *parser) limits(m *Module, fs map[string]entry, path string) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // intBetween reads an integer that must lie in [lo, hi].
 func (p *parser) intBetween(n *yaml.Node, path string, lo, hi int) (int, bool) {
@@ -765,6 +778,10 @@ func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 	}
 	x.EndpointHost = host(probe.ExpectEndpointHost)
 	x.EWSURLHost = host(probe.ExpectEWSURLHost)
+	x.SMTPAddress, _ = p.canonField(fs, path, probe.ExpectSMTPAddress, func(s string) (string, error) {
+		norm, _, err := probe.NormalizeAddress(s)
+		return norm, err
+	})
 	if e, ok := fs[probe.ExpectMaxRedirects]; ok {
 		if v, ok := p.intBetween(e.value, child(path, probe.ExpectMaxRedirects), 0, probe.MaxRedirectsLimit); ok {
 			x.MaxRedirects = &v

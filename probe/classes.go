@@ -75,6 +75,7 @@ const (
 	ClassBadPayload        ErrorClass = "bad_payload"        // a v2 answer that is no usable JSON
 	ClassAutodiscoverError ErrorClass = "autodiscover_error" // the server answered with an Autodiscover Error
 	ClassV2Error           ErrorClass = "v2_error"           // Autodiscover v2 answered with an ErrorCode
+	ClassV2UnknownAddress  ErrorClass = "v2_unknown_address" // Exchange Online sent the client back to the mailbox's own domain, which did not answer
 )
 
 // Redirects and input.
@@ -92,7 +93,7 @@ var ErrorClasses = []ErrorClass{
 	ClassHandshakeFailed, ClassNameMismatch, ClassUntrusted, ClassExpired, ClassNotYetValid, ClassClientCertRequested, ClassClientCertRequired,
 	ClassUnauthorized, ClassForbidden, ClassNotFound, ClassThrottled, ClassAccountState, ClassServerError, ClassHTTPStatus, ClassNoRedirect,
 	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,
-	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassBadPayload, ClassAutodiscoverError, ClassV2Error,
+	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
 }
 

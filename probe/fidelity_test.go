@@ -1,6 +1,7 @@
 package probe_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,5 +157,143 @@ func TestTheTCPLinePrintsItsDurationOnce(t *testing.T) {
 		if strings.Contains(line, "Testing TCP port") && strings.Count(line, " ms)") != 1 {
 			t.Errorf("%q", line)
 		}
+	}
+}
+
+// The probe asks as Outlook 2016 and later ask, and reads the MAPI/HTTP
+// view they get, EWS URL included; a module can ask as an old Outlook and
+// set its own User-Agent.
+func TestTheProbeAsksAsOutlookAsksAndReadsTheMAPIHTTPView(t *testing.T) {
+	cases := []struct {
+		name      string
+		omitMapi  bool
+		settings  lab.Settings
+		protocols string
+		ewsFrom   string
+	}{
+		{"MAPI/HTTP view with EXHTTP", false, lab.Settings{Server: "mail.mapi.test"}, "mapiHttp,EXHTTP,EXHTTP,WEB", probe.EWSFromEXHTTPExternal},
+		{"MAPI/HTTP view with EWS only under WEB", false, lab.Settings{Server: "mail.mapi.test", NoEXHTTP: true}, "mapiHttp,WEB", probe.EWSFromWEBExternal},
+		{"an old server answers the legacy view", false, lab.Settings{Server: "mail.mapi.test", Legacy: true}, "EXCH,EXPR,WEB", probe.EWSFromEXPR},
+		{"mapi_http off asks for the legacy view", true, lab.Settings{Server: "mail.mapi.test"}, "EXCH,EXPR,WEB", probe.EWSFromEXPR},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			mb, ad, err := e.AddOnPremises("mapi.test", "mia", "pw")
+			must(t, err)
+			st := tc.settings
+			ad.SetUser(mb.Address, lab.Reply{Settings: &st})
+			s := settingsFor(e, mb)
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			s.OmitMapiHTTP = tc.omitMapi
+			s.UserAgent = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)"
+			p, err := probe.NewProber(s, probe.Env{})
+			must(t, err)
+			res, err := p.Run(context.Background(), probe.Target{Address: mb.Address, Expect: &probe.Expectations{EWSURLHost: "mail.mapi.test"}})
+			must(t, err)
+			if !res.Success {
+				t.Fatalf("failed: %s\n%s", res.Reason, res.Log())
+			}
+			var types []string
+			for _, p := range res.Response.Protocols {
+				types = append(types, p.Type)
+			}
+			if got := strings.Join(types, ","); got != tc.protocols {
+				t.Errorf("protocols %s, want %s", got, tc.protocols)
+			}
+			if u, from := res.Response.EWSURLFrom(); u != "https://mail.mapi.test/EWS/Exchange.asmx" || from != tc.ewsFrom {
+				t.Errorf("EWS %s from %s, want from %s", u, from, tc.ewsFrom)
+			}
+			for _, r := range e.RequestsTo("autodiscover.mapi.test") {
+				if r.Method != http.MethodPost {
+					continue
+				}
+				want := map[string]string{"X-AnchorMailbox": mb.Address, "User-Agent": s.UserAgent, "X-MapiHttpCapability": "1", "X-ClientCanHandle": "Negotiate,ExHttpInfo"}
+				if tc.omitMapi {
+					want["X-MapiHttpCapability"], want["X-ClientCanHandle"] = "", ""
+				}
+				for h, v := range want {
+					if got := r.Header.Get(h); got != v {
+						t.Errorf("%s: %q, want %q", h, got, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A mail-only provider's IMAP and SMTP blocks are read, named in the
+// step log and accepted by expect.protocols; a primary address other than
+// the one asked for shows and expect.smtp_address catches it.
+func TestMailOnlyProvidersAndPrimaryAddressDrift(t *testing.T) {
+	e := newEstate(t)
+	mb, ad, err := e.AddOnPremises("mailonly.test", "max", "pw")
+	must(t, err)
+	ad.SetUser(mb.Address, lab.Reply{Settings: &lab.Settings{PrimaryAddress: "maximilian@mailonly.test", Mail: []lab.MailServer{
+		{Type: "IMAP", Server: "imap.mailonly.test", Port: 993, Encryption: "SSL", LoginName: mb.Address},
+		{Type: "SMTP", Server: "smtp.mailonly.test", Port: 587, Encryption: "TLS", LoginName: mb.Address},
+	}}})
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	p, err := probe.NewProber(s, probe.Env{})
+	must(t, err)
+	res, err := p.Run(context.Background(), probe.Target{Address: mb.Address, Expect: &probe.Expectations{Protocols: []string{"IMAP", "SMTP"}, SMTPAddress: mb.Address}})
+	must(t, err)
+	mail := res.Response.MailProtocols()
+	if len(mail) != 2 || mail[0].Port != 993 || mail[0].Encryption != "ssl" || mail[1].Encryption != "tls" || mail[1].LoginName != mb.Address {
+		t.Errorf("mail protocols %+v", mail)
+	}
+	st, _ := findStep(res, 0, "autodiscover.mailonly.test", probe.StepParse)
+	for _, want := range []string{"IMAP imap.mailonly.test:993 ssl", "SMTP smtp.mailonly.test:587 tls", "primary address maximilian@mailonly.test"} {
+		if !strings.Contains(st.Detail, want) {
+			t.Errorf("parse detail %q lacks %q", st.Detail, want)
+		}
+	}
+	var failed []string
+	for _, x := range res.Expectations {
+		if !x.OK {
+			failed = append(failed, x.Name)
+		}
+	}
+	if strings.Join(failed, ",") != probe.ExpectSMTPAddress || res.Success {
+		t.Errorf("failed expectations %v, success %v", failed, res.Success)
+	}
+}
+
+// With v2_json first, the probe does what Outlook does for Office 365:
+// it POSTs to the AutodiscoverV1 URL v2 returns (credentials under the
+// usual rules) and takes the chain from there, and tries the on-premises
+// candidates only when that leads nowhere. An address Exchange Online
+// does not know ends with a class of its own.
+func TestV2FirstLeadsTheChainAsInOutlooksOffice365Discovery(t *testing.T) {
+	e := newEstate(t)
+	mb, err := e.AddMicrosoft365("v2first.test", "vic", "pw")
+	must(t, err)
+	exo := &lab.V2{
+		URLs:    map[string]map[string]string{mb.Address: {"autodiscoverv1": "https://" + lab.CloudPod + "/autodiscover/autodiscover.xml"}},
+		Tenants: []string{"v2first.test"},
+	}
+	must(t, e.HTTPS("outlook.v2front.test", exo))
+	s := settingsFor(e, mb)
+	s.Methods = append([]probe.Method{probe.MethodV2JSON}, probe.DefaultMethods...)
+	s.V2Hosts = []string{"outlook.v2front.test"}
+	s.V2Protocols = []string{"AutodiscoverV1"}
+	res := mustRun(t, mb.Address, s)
+	if !res.Success || res.FinalURL != "https://"+lab.CloudPod+"/autodiscover/autodiscover.xml" || res.RedirectHops != 0 {
+		t.Fatalf("success=%v final=%s hops=%d\n%s", res.Success, res.FinalURL, res.RedirectHops, res.Log())
+	}
+	if st, ok := findStep(res, 0, lab.CloudPod, probe.StepCredentials); !ok || !st.OK || st.Method != probe.MethodV2Endpoint {
+		t.Errorf("credentials on the v2 endpoint %+v", st)
+	}
+	if _, ok := findStep(res, 0, "autodiscover.v2first.test", probe.StepDNS); ok {
+		t.Error("the on-premises candidates were tried although the v2 endpoint answered")
+	}
+
+	// An address of a domain Exchange Online does not know.
+	s.V2Protocols = []string{"Ews"}
+	res = mustRun(t, "nobody@notatenant.test", s)
+	st, ok := findStep(res, 1, "autodiscover.notatenant.test", probe.StepRedirect)
+	if !ok || st.ErrorClass != probe.ClassV2UnknownAddress || !strings.Contains(res.Reason, "does not know nobody@notatenant.test") {
+		t.Errorf("step %+v, reason %q\n%s", st, res.Reason, res.Log())
 	}
 }

@@ -179,12 +179,22 @@ func newRequest(method string, u *url.URL, s *Settings) *http.Request {
 	return req
 }
 
-// newPOST builds the Autodiscover POST.
+// newPOST builds the Autodiscover POST with the headers Outlook 2016 and
+// later send ([MS-OXDSCLI] 2.2.2): X-MapiHttpCapability: 1 asks for the
+// MAPI/HTTP view (Exchange 2013 SP1 and later, and Exchange Online, then
+// return a mapiHttp block instead of EXCH and EXPR); X-ClientCanHandle
+// admits AuthPackage Negotiate and the EXHTTP blocks (15.00.0995.014 and
+// later); X-AnchorMailbox routes the request to the mailbox's server.
+// Without them a server answers with the legacy view an old Outlook gets.
 func newPOST(u *url.URL, s *Settings, mailbox string) *http.Request {
 	req := newRequest(http.MethodPost, u, s)
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("Accept", "text/xml")
 	req.Header.Set("X-AnchorMailbox", mailbox)
+	if !s.OmitMapiHTTP {
+		req.Header.Set("X-MapiHttpCapability", "1")
+		req.Header.Set("X-ClientCanHandle", "Negotiate,ExHttpInfo")
+	}
 	return req
 }
 

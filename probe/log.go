@@ -70,6 +70,7 @@ func candidateHeading(s Step) string {
 		MethodAutodiscoverDomain: "the autodiscover host",
 		MethodSRV:                "an SRV record",
 		MethodRedirect:           "a redirect",
+		MethodV2Endpoint:         "Autodiscover v2's AutodiscoverV1 answer",
 	}[s.Method]
 	return fmt.Sprintf("Attempting to test potential Autodiscover URL %s (from %s).", s.URL, via)
 }

@@ -297,6 +297,8 @@ func candidateWords(m Method) string {
 		return "the HTTP redirect method"
 	case MethodRedirect:
 		return "a redirect"
+	case MethodV2Endpoint:
+		return "the URL Autodiscover v2 returned"
 	}
 	return string(m)
 }

@@ -132,8 +132,12 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 	}
 	v2OK := !v2 || r.v2OK()
 	res.Success = (!pox || res.ChainSuccess) && v2OK
-	if reason == "" && !v2OK {
+	switch {
+	case v2OK:
+	case reason == "":
 		reason = "Autodiscover v2 failed: " + r.v2Failure()
+	default:
+		reason = "Autodiscover v2 failed: " + r.v2Failure() + "; and " + reason
 	}
 	if failed := r.checkExpectations(); len(failed) > 0 {
 		if res.Success {
@@ -145,9 +149,20 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 }
 
 // discover runs the candidate methods for the mailbox and, after each
-// redirectAddr, for the new address, until an outcome ends the chain.
+// redirectAddr, for the new address, until an outcome ends the chain. When
+// v2 ran first and returned an AutodiscoverV1 URL, that URL is the first
+// candidate, as in Outlook's Office 365 discovery; the on-premises
+// candidates follow only if it leads nowhere.
 func (r *run) discover(ctx context.Context) outcome {
 	domain := r.homeDomain
+	if v1 := r.v2AutodiscoverV1(); v1 != nil {
+		if out := r.tryURL(ctx, MethodV2Endpoint, v1); out.next != nextCandidate {
+			if out.next != restart {
+				return out
+			}
+			r.mailbox, domain = out.mailbox, out.domain
+		}
+	}
 	for {
 		out := r.tryMethods(ctx, domain)
 		if out.next != restart {

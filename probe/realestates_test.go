@@ -362,9 +362,9 @@ func TestExpectationsCatchDriftAndFailTheProbe(t *testing.T) {
 		expect probe.Expectations
 		failed []string
 	}{
-		{"all met", probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook.outlook.test", MaxRedirects: &three, Protocols: []string{"EXCH", "expr"}, CertMinDays: 30}, nil},
+		{"all met", probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook.outlook.test", MaxRedirects: &three, Protocols: []string{"mapiHttp", "exhttp", "WEB"}, CertMinDays: 30}, nil},
 		{"still on premises expected", probe.Expectations{EndpointHost: "autodiscover.contoso.test"}, []string{"endpoint_host"}},
-		{"fewer hops and MAPI expected", probe.Expectations{MaxRedirects: &two, Protocols: []string{"mapiHttp"}}, []string{"max_redirects", "protocols"}},
+		{"fewer hops and the legacy view expected", probe.Expectations{MaxRedirects: &two, Protocols: []string{"EXPR"}}, []string{"max_redirects", "protocols"}},
 		{"certificates must last a year", probe.Expectations{CertMinDays: 365, EWSURLHost: "mail.contoso.test"}, []string{"ews_url_host", "cert_min_days"}},
 	}
 	for _, tc := range cases {

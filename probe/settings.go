@@ -18,6 +18,10 @@ const (
 	MethodHTTPRedirect       Method = "http_redirect"       // GET http://autodiscover.<domain>/… answered by a 3xx
 	MethodSRV                Method = "srv"                 // _autodiscover._tcp.<domain> SRV target
 	MethodRedirect           Method = "redirect"            // a URL reached through a 3xx or redirectUrl
+	// MethodV2Endpoint is the AutodiscoverV1 URL Autodiscover v2 returned,
+	// POSTed to first when v2_json is the first method, as Outlook does
+	// for Office 365.
+	MethodV2Endpoint Method = "v2_endpoint"
 	// MethodV2JSON asks Autodiscover v2 (autodiscover.json) anonymously. Its
 	// steps are recorded per protocol as MethodV2Prefix+lower(protocol),
 	// e.g. "v2_ews", so that protocols asked of one host stay apart.
@@ -150,6 +154,10 @@ type Settings struct {
 	// IP address DNS returned. SNI, Host and certificate checks keep the
 	// original name. The probe only reads it, so callers may share one map.
 	ConnectTo map[string]string
+	// OmitMapiHTTP leaves out the headers that ask for the MAPI/HTTP view
+	// (X-MapiHttpCapability, X-ClientCanHandle): the server then answers
+	// as to Outlook 2010, with EXCH and EXPR blocks.
+	OmitMapiHTTP bool
 	// UserAgent sent with every request. Empty means DefaultUserAgent.
 	UserAgent string
 	// MaxBodyBytes caps a response body. 0 means DefaultMaxBodyBytes.

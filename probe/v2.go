@@ -70,6 +70,9 @@ func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 		case answer != nil:
 			res.ErrorCode, res.ErrorMessage = printable(answer.ErrorCode, maxFieldBytes), printable(answer.ErrorMessage, maxFieldBytes)
 			return res
+		case loc == nil && hop > 0 && inDomain(t.host, r.homeDomain) && !inDomain(host, r.homeDomain):
+			r.unknownToExchangeOnline(t, host, &res)
+			return res
 		case loc == nil:
 			return res
 		}
@@ -90,6 +93,15 @@ func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 		res.Redirects++
 		u = loc
 	}
+}
+
+// unknownToExchangeOnline reports a v2 chain that ended where Exchange
+// Online sends an address it does not know: back to the mailbox's own
+// domain, which did not answer.
+func (r *run) unknownToExchangeOnline(t target, frontEnd string, res *V2Result) {
+	err := failf(ClassV2UnknownAddress, "%s does not know %s: it sent the client back to %s, which gave no v2 answer", frontEnd, r.res.Mailbox, t.host)
+	r.rec.record(t, StepRedirect, time.Now(), "", err, "")
+	res.ErrorCode, res.ErrorMessage = "UnknownAddress", err.Detail
 }
 
 // getV2 connects, checks the certificate and GETs one v2 URL. It returns
@@ -184,6 +196,8 @@ func (r *run) v2Failure() string {
 			continue
 		}
 		switch {
+		case v.ErrorCode == "UnknownAddress":
+			parts = append(parts, v.Protocol+": "+v.ErrorMessage)
 		case v.ErrorCode != "":
 			parts = append(parts, fmt.Sprintf("%s: %s", v.Protocol, v.ErrorCode))
 		default:
@@ -194,4 +208,24 @@ func (r *run) v2Failure() string {
 		return "no protocol was asked"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// v2AutodiscoverV1 is the POX URL v2 returned for AutodiscoverV1 when v2
+// ran before the chain, if it passes the rules of a redirect target.
+func (r *run) v2AutodiscoverV1() *url.URL {
+	methods := r.p.s.methods()
+	if methods[0] != MethodV2JSON {
+		return nil
+	}
+	for _, v := range r.res.V2 {
+		if !v.OK || !strings.EqualFold(v.Protocol, "AutodiscoverV1") {
+			continue
+		}
+		u, err := url.Parse(v.URL)
+		if err != nil || checkServerURL(u, poxRedirect, r.p.s.AllowedPorts) != nil {
+			return nil
+		}
+		return u
+	}
+	return nil
 }

@@ -329,3 +329,19 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 		t.Error("password printed")
 	}
 }
+
+// A binary built with plain go build, as a user of go run or go install
+// gets it, reports the version of its tree, not an empty one.
+func TestAPlainBuildReportsItsVersion(t *testing.T) {
+	want, err := os.ReadFile(repoPath("VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(exporterBinary(t), "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	if line := strings.SplitN(string(out), "\n", 2)[0]; !strings.Contains(line, "version "+strings.TrimSpace(string(want))+" ") {
+		t.Errorf("--version says %q, want version %s", line, strings.TrimSpace(string(want)))
+	}
+}

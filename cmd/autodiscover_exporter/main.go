@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	sloggokit "github.com/tjhop/slog-gokit"
 
+	autodiscoverexporter "github.com/autodiscover-exporter/autodiscover_exporter"
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
@@ -80,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ (for finding where CPU and memory go; off by default).").BoolVar(&o.enablePprof)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
 	o.web = kingpinflag.AddFlags(app, defaultPort)
+	autodiscoverexporter.StampVersion()
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
 	serveCmd := app.Command("serve", "Serve /probe, /metrics and the landing page (the default).").Default()

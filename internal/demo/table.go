@@ -32,7 +32,7 @@ func basicMailboxes() []entry {
 	expired := time.Now().Add(-72 * time.Hour)
 	return []entry{
 		{Mailbox: Mailbox{Name: "hybrid-alice", Description: "hybrid: the domain root shows a web host's certificate, on-premises redirects to Exchange Online", Labels: labels("hq", "hybrid"),
-			expect: &probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook." + lab.CloudDomain, MaxRedirects: hops(3), Protocols: []string{"EXCH", "EXPR"}, CertMinDays: 14}},
+			expect: &probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook." + lab.CloudDomain, MaxRedirects: hops(3), Protocols: []string{"mapiHttp", "EXHTTP"}, CertMinDays: 14}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddHybrid("contoso.test", "alice", Password) }},
 		{Mailbox: Mailbox{Name: "m365-bob", Description: "Microsoft 365: HTTP redirect method to the front door, redirectUrl to a pod", Labels: labels("cloud", "m365")},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMicrosoft365("fabrikam.test", "bob", Password) }},

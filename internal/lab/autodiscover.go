@@ -38,6 +38,28 @@ type Settings struct {
 	// MailboxGUID makes the EXCH Server value <guid>@<domain>.
 	MailboxGUID     string
 	MicrosoftOnline bool
+	// Legacy answers only the legacy view (EXCH, EXPR, WEB) whatever the
+	// client asks, as Exchange before 2013 SP1 does.
+	Legacy bool
+	// NoEXHTTP leaves out the EXHTTP blocks of the MAPI/HTTP view, as a
+	// server before 15.00.0995.014 (or a client without ExHttpInfo) gets:
+	// the EWS URLs are then only in the WEB block.
+	NoEXHTTP bool
+	// PrimaryAddress, when set, is the AutoDiscoverSMTPAddress (an alias
+	// asked for, the primary address answered).
+	PrimaryAddress string
+	// Mail, when set, makes the answer a mail-only provider's: IMAP, POP3
+	// and SMTP blocks and nothing of Exchange.
+	Mail []MailServer
+}
+
+// MailServer is an IMAP, POP3 or SMTP block of a mail-only provider.
+type MailServer struct {
+	Type       string // IMAP, POP3, SMTP
+	Server     string
+	Port       int
+	Encryption string // SSL, TLS, None
+	LoginName  string
 }
 
 // Autodiscover is an http.Handler that plays an Exchange Autodiscover
@@ -107,7 +129,7 @@ func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, errorXML("500", "The email address can't be found."))
 		return
 	}
-	serveReply(w, rep, address, schema)
+	serveReply(w, rep, address, schema, viewOf(r.Header))
 }
 
 // authenticate checks the Authorization header against every configured
@@ -177,7 +199,7 @@ func hostOnly(h string) string {
 	return h
 }
 
-func serveReply(w http.ResponseWriter, rep Reply, address, schema string) {
+func serveReply(w http.ResponseWriter, rep Reply, address, schema string, v view) {
 	switch {
 	case rep.Location != "" || rep.Status != 0 && rep.Raw == "":
 		if rep.Location != "" {
@@ -211,7 +233,7 @@ func serveReply(w http.ResponseWriter, rep Reply, address, schema string) {
 			writeXML(w, mobileSettingsXML(address, rep.Settings))
 			return
 		}
-		writeXML(w, settingsXML(address, rep.Settings))
+		writeXML(w, settingsXML(address, rep.Settings, v))
 	default:
 		w.WriteHeader(http.StatusInternalServerError)
 	}
@@ -272,59 +294,6 @@ func redirectXML(action, element, target string) string {
     <Account>
       <Action>` + action + `</Action>
       <` + element + `>` + esc(target) + `</` + element + `>
-    </Account>
-  </Response>
-</Autodiscover>`
-}
-
-func settingsXML(address string, s *Settings) string {
-	domain := address[strings.LastIndexByte(address, '@')+1:]
-	guid := s.MailboxGUID
-	if guid == "" {
-		guid = "5e1f0a9c-7a3b-4d0e-9f21-3c4b5d6e7f80"
-	}
-	base := "https://" + s.Server
-	online := "False"
-	if s.MicrosoftOnline {
-		online = "True"
-	}
-	return `<?xml version="1.0" encoding="utf-8"?>
-<Autodiscover xmlns="` + nsBase + `">
-  <Response xmlns="` + nsOutlook + `">
-    <User>
-      <DisplayName>` + esc(s.DisplayName) + `</DisplayName>
-      <LegacyDN>/o=Lab/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=` + esc(guid) + `</LegacyDN>
-      <AutoDiscoverSMTPAddress>` + esc(address) + `</AutoDiscoverSMTPAddress>
-      <DeploymentId>0b9c5a44-1d2e-4f60-8a7b-9c0d1e2f3a4b</DeploymentId>
-    </User>
-    <Account>
-      <AccountType>email</AccountType>
-      <Action>settings</Action>
-      <MicrosoftOnline>` + online + `</MicrosoftOnline>
-      <Protocol>
-        <Type>EXCH</Type>
-        <Server>` + esc(guid+"@"+domain) + `</Server>
-        <ServerVersion>73C18880</ServerVersion>
-        <ASUrl>` + esc(base) + `/EWS/Exchange.asmx</ASUrl>
-        <EwsUrl>` + esc(base) + `/EWS/Exchange.asmx</EwsUrl>
-        <OOFUrl>` + esc(base) + `/EWS/Exchange.asmx</OOFUrl>
-        <OABUrl>` + esc(base) + `/OAB/` + esc(guid) + `/</OABUrl>
-      </Protocol>
-      <Protocol>
-        <Type>EXPR</Type>
-        <Server>` + esc(s.Server) + `</Server>
-        <SSL>On</SSL>
-        <AuthPackage>Negotiate</AuthPackage>
-        <ASUrl>` + esc(base) + `/EWS/Exchange.asmx</ASUrl>
-        <EwsUrl>` + esc(base) + `/EWS/Exchange.asmx</EwsUrl>
-        <OABUrl>` + esc(base) + `/OAB/` + esc(guid) + `/</OABUrl>
-      </Protocol>
-      <Protocol>
-        <Type>WEB</Type>
-        <External>
-          <OWAUrl AuthenticationMethod="Fba">` + esc(base) + `/owa/</OWAUrl>
-        </External>
-      </Protocol>
     </Account>
   </Response>
 </Autodiscover>`

@@ -55,7 +55,9 @@ type Request struct {
 	SNI           string
 	Path          string
 	Authorization string
-	Time          time.Time
+	// Header is every request header as sent.
+	Header http.Header
+	Time   time.Time
 }
 
 // New starts an empty estate: a CA, a rogue CA and the DNS server.
@@ -494,6 +496,7 @@ func (e *Estate) recording(server, scheme string, h http.Handler) http.Handler {
 			Host:          r.Host,
 			Path:          r.URL.Path,
 			Authorization: r.Header.Get("Authorization"),
+			Header:        r.Header.Clone(),
 			Time:          time.Now(),
 		}
 		if r.TLS != nil {

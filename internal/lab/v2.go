@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -18,7 +19,11 @@ type V2 struct {
 	// Redirect maps lower-case address → the https v2 base URL of the
 	// server that owns the mailbox, e.g. https://autodiscover.contoso.test.
 	Redirect map[string]string
-	mu       sync.Mutex
+	// Tenants, when set, are the domains this front end knows: for an
+	// address of any other domain it answers as Exchange Online does, with
+	// a 302 back to autodiscover.<domain>.
+	Tenants []string
+	mu      sync.Mutex
 }
 
 // supportedV2 is the protocol list Exchange Online accepts (shortened).
@@ -63,6 +68,9 @@ func (v *V2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	address = strings.ToLower(address)
 	v.mu.Lock()
 	redirect := v.Redirect[address]
+	if domain := address[strings.LastIndexByte(address, '@')+1:]; redirect == "" && len(v.Tenants) > 0 && !slices.Contains(v.Tenants, domain) {
+		redirect = "https://autodiscover." + domain
+	}
 	endpoint := v.URLs[address][protocol]
 	v.mu.Unlock()
 	if redirect != "" {
