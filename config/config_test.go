@@ -1054,7 +1054,6 @@ func TestMailboxExpectations(t *testing.T) {
 	}
 }
 
-
 func TestNTLMUsernameForms(t *testing.T) {
 	tests := []struct {
 		username string
