@@ -60,7 +60,17 @@ func basicMailboxes() []entry {
 // OAuth2 against a token endpoint, Autodiscover v2, and a name with a dead
 // and a stale node behind it checked address by address.
 func realEstateMailboxes() []entry {
-	return []entry{
+	return append([]entry{
+		{Mailbox: Mailbox{Name: "mapi-mia", Description: "on premises, MAPI/HTTP only: no EXHTTP block, the EWS URL only in the WEB block", Labels: labels("hq", "onprem"),
+			expect: &probe.Expectations{EWSURLHost: "mail.mapionly.test", Protocols: []string{"mapiHttp", "WEB"}}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMAPIHTTPOnly("mapionly.test", "mia", Password) }},
+		{Mailbox: Mailbox{Name: "alias-al", Description: "an alias redirected to its primary address in the same domain (redirectAddr, then settings from the same server)", Labels: labels("hq", "onprem"),
+			expect: &probe.Expectations{SMTPAddress: "albert@alias.test"}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddAlias("alias.test", "al", "albert", Password) }},
+		{Mailbox: Mailbox{Name: "mail-max", Description: "a mail-only hosting provider: IMAP, POP3 and SMTP servers, no Exchange", Labels: labels("branch", "mail"),
+			expect: &probe.Expectations{Protocols: []string{"IMAP", "SMTP"}}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMailOnly("mailonly.test", "max", Password) }},
+	}, []entry{
 		{Mailbox: Mailbox{Name: "ntlm-nina", Description: "on premises with NTLM only, as most Exchange servers are configured", Labels: labels("hq", "onprem"),
 			auth: &config.Auth{Type: probe.AuthNTLM, Username: `CONTOSO\nina`, PasswordFile: passwordFile}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
@@ -84,7 +94,7 @@ func realEstateMailboxes() []entry {
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
 			}},
-	}
+	}...)
 }
 
 // onPremisesWithCert builds a plain on-premises domain whose autodiscover
@@ -109,3 +119,7 @@ func retired(domain, user string) func(*lab.Estate) (lab.Mailbox, error) {
 		return mb, err
 	}
 }
+
+// MailboxCount is how many mailboxes the demo has, for tests that look at
+// a running demo from outside.
+func MailboxCount() int { return len(table()) }

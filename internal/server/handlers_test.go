@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 )
 
 func newTestServer(t *testing.T, configPath string) (*Server, *bytes.Buffer) {
@@ -132,7 +134,7 @@ func TestSDListsEveryMailboxWithItsLabels(t *testing.T) {
 		}
 		got[g.Targets[0]] = g.Labels
 	}
-	if len(got) != 14 || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "demo-hybrid-alice" || got["m365-bob"]["site"] != "cloud" {
+	if len(got) != demo.MailboxCount() || got["hybrid-alice"]["site"] != "hq" || got["hybrid-alice"]["__meta_autodiscover_module"] != "demo-hybrid-alice" || got["m365-bob"]["site"] != "cloud" {
 		t.Errorf("SD targets %v", got)
 	}
 	if strings.Contains(body, "@") {
