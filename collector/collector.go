@@ -26,7 +26,9 @@ var (
 	certNotAfter        = family("cert_not_after_timestamp_seconds", "NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.", "host")
 	chainNotAfter       = family("cert_chain_not_after_timestamp_seconds", "Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.", "host")
 	responseErrorCode   = family("response_error_code", "The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.")
-	resultInfo          = family("result_info", "Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.", "endpoint", "ews_url", "server")
+	mobileSyncStatus    = family("mobilesync_status", "The Status of a MobileSync Autodiscover Error answer (1: protocol error, 2: provider error); absent when none came back.")
+	resultInfo          = family("result_info", "Where discovery ended: the Autodiscover URL that answered, the EWS URL, the block it came from and the server the answer named.", "endpoint", "ews_url", "ews_source", "server")
+	protocolInfo        = family("protocol_info", "An IMAP, POP3 or SMTP server the answer returned (mail-only providers).", "type", "server", "port", "encryption")
 	v2Success           = family("v2_success", "Whether Autodiscover v2 (autodiscover.json) returned an endpoint for the protocol.", "protocol")
 	v2Info              = family("v2_info", "The endpoint Autodiscover v2 returned for the protocol.", "protocol", "url")
 	addressStepSuccess  = family("address_step_success", "Per-address check (check_all_addresses) of a TLS host of the chain: tcp, tls_handshake and the certificate verdicts.", "host", "address", "step")
@@ -63,7 +65,7 @@ func New(res *probe.Result, opts Options) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, resultInfo,
+	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, mobileSyncStatus, resultInfo, protocolInfo,
 		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge} {
 		ch <- d
 	}
@@ -82,22 +84,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(redirectHops, prometheus.GaugeValue, float64(r.RedirectHops))
 
 	for _, s := range lastPerSeries(r.Steps) {
-		lv := []string{strconv.Itoa(s.Hop), string(s.Method), strings.ToLower(s.Host), string(s.Name)}
+		lv := []string{strconv.Itoa(s.Hop), string(s.Method), HostLabel(s.Host), string(s.Name)}
 		ch <- prometheus.MustNewConstMetric(stepSuccess, prometheus.GaugeValue, boolValue(s.OK), lv...)
 		ch <- prometheus.MustNewConstMetric(stepDuration, prometheus.GaugeValue, s.Duration.Seconds(), lv...)
 	}
 	for _, cert := range r.Certificates {
-		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), cert.Host)
+		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), HostLabel(cert.Host))
 		if !cert.ChainNotAfter.IsZero() {
-			ch <- prometheus.MustNewConstMetric(chainNotAfter, prometheus.GaugeValue, float64(cert.ChainNotAfter.Unix()), cert.Host)
+			ch <- prometheus.MustNewConstMetric(chainNotAfter, prometheus.GaugeValue, float64(cert.ChainNotAfter.Unix()), HostLabel(cert.Host))
 		}
 	}
 	if code, err := strconv.Atoi(strings.TrimSpace(r.ErrorCode)); err == nil {
-		ch <- prometheus.MustNewConstMetric(responseErrorCode, prometheus.GaugeValue, float64(code))
+		// MobileSync's Status and POX's ErrorCode are two vocabularies.
+		desc := responseErrorCode
+		if r.ErrorSchema == probe.SchemaMobileSync {
+			desc = mobileSyncStatus
+		}
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(code))
 	}
 	if r.ChainSuccess && r.Response != nil {
+		ews, from := r.Response.EWSURLFrom()
 		ch <- prometheus.MustNewConstMetric(resultInfo, prometheus.GaugeValue, 1,
-			SanitizeURL(r.FinalURL), SanitizeURL(r.Response.EWSURL()), serverName(r.Response))
+			SanitizeURL(r.FinalURL), SanitizeURL(ews), from, HostLabel(r.Response.Server()))
+		c.collectMailServers(ch)
 	}
 	seenProtocol := map[string]bool{}
 	for _, v := range r.V2 {
@@ -154,49 +163,17 @@ func lastPerSeries(steps []probe.Step) []*probe.Step {
 	return out
 }
 
-// serverName picks a host-like server name for the info metric: the EXPR
-// server, else the EWS host, else the MobileSync host. The EXCH Server
-// value (<mailbox-guid>@<domain>) is avoided: it looks like an address and
-// is unique per mailbox.
-func serverName(r *probe.Response) string {
-	if r == nil {
-		return ""
-	}
-	for _, p := range r.Protocols {
-		if strings.EqualFold(p.Type, "EXPR") && p.Server != "" && !strings.Contains(p.Server, "@") {
-			return strings.ToLower(p.Server)
+// collectMailServers exports the IMAP, POP3 and SMTP servers of a
+// mail-only provider's answer, so that a changed host shows as drift.
+func (c *Collector) collectMailServers(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	for _, p := range c.result.Response.MailProtocols() {
+		lv := []string{strings.ToUpper(p.Type), HostLabel(p.Server), strconv.Itoa(p.Port), p.Encryption}
+		if key := strings.Join(lv, " "); !seen[key] {
+			seen[key] = true
+			ch <- prometheus.MustNewConstMetric(protocolInfo, prometheus.GaugeValue, 1, lv...)
 		}
 	}
-	if h := hostOf(r.EWSURL()); h != "" {
-		return h
-	}
-	for _, m := range r.MobileServers {
-		if h := hostOf(m.URL); h != "" {
-			return h
-		}
-	}
-	return ""
-}
-
-// SanitizeURL makes a URL fit for a label: no query, fragment or user info,
-// and any path segment holding an '@' (Exchange Online's per-mailbox
-// Autodiscover paths, MailboxId values) replaced by "{mailbox}".
-func SanitizeURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	segs := strings.Split(u.EscapedPath(), "/")
-	for i, s := range segs {
-		if strings.Contains(s, "@") || strings.Contains(strings.ToLower(s), "%40") {
-			segs[i] = "{mailbox}"
-		}
-	}
-	out := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.Join(segs, "/")
-	return out
 }
 
 func hostOf(raw string) string {

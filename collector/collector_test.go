@@ -72,9 +72,9 @@ autodiscover_probe_timeout_seconds 14.5
 # HELP autodiscover_redirect_hops Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).
 # TYPE autodiscover_redirect_hops gauge
 autodiscover_redirect_hops 1
-# HELP autodiscover_result_info Where discovery ended: the Autodiscover URL that answered, the EWS URL and the server it returned.
+# HELP autodiscover_result_info Where discovery ended: the Autodiscover URL that answered, the EWS URL, the block it came from and the server the answer named.
 # TYPE autodiscover_result_info gauge
-autodiscover_result_info{endpoint="https://autodiscover-s.outlook.test:443/Autodiscover/{mailbox}/Autodiscover.xml",ews_url="https://mail.contoso.test/EWS/Exchange.asmx",server="mail.contoso.test"} 1
+autodiscover_result_info{endpoint="https://autodiscover-s.outlook.test/Autodiscover/{mailbox}/Autodiscover.xml",ews_source="EXPR",ews_url="https://mail.contoso.test/EWS/Exchange.asmx",server="mail.contoso.test"} 1
 # HELP autodiscover_step_duration_seconds How long a step of the chain took.
 # TYPE autodiscover_step_duration_seconds gauge
 autodiscover_step_duration_seconds{hop="0",host="autodiscover.contoso.test",method="autodiscover_domain",step="cert_validity"} 0
@@ -215,5 +215,35 @@ autodiscover_v2_success{protocol="Ews"} 1
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+// The answer's mail-only servers, MobileSync's Status and the block the
+// EWS URL came from are exported, each in its own family.
+func TestMailServersMobileSyncStatusAndEWSSource(t *testing.T) {
+	res := successResult()
+	res.Response.Protocols = []probe.Protocol{
+		{Type: "IMAP", Server: "IMAP.mail.test", Port: 993, Encryption: "ssl"},
+		{Type: "SMTP", Server: "smtp.mail.test", Port: 587, Encryption: "tls"},
+		{Type: "WEB", External: &probe.WebScope{Protocols: []probe.Protocol{{Type: "EXPR", ASUrl: "https://mail.mail.test/EWS/Exchange.asmx"}}}},
+	}
+	want := `
+# HELP autodiscover_protocol_info An IMAP, POP3 or SMTP server the answer returned (mail-only providers).
+# TYPE autodiscover_protocol_info gauge
+autodiscover_protocol_info{encryption="ssl",port="993",server="imap.mail.test",type="IMAP"} 1
+autodiscover_protocol_info{encryption="tls",port="587",server="smtp.mail.test",type="SMTP"} 1
+`
+	if err := testutil.CollectAndCompare(New(res, Options{}), strings.NewReader(want), "autodiscover_protocol_info"); err != nil {
+		t.Error(err)
+	}
+	if got := gatherLabels(t, New(res, Options{}), "autodiscover_result_info"); len(got) != 1 || got[0]["ews_source"] != probe.EWSFromWEBExternal {
+		t.Errorf("result_info %v", got)
+	}
+	failed := &probe.Result{ErrorCode: "2", ErrorSchema: probe.SchemaMobileSync}
+	if n := testutil.CollectAndCount(New(failed, Options{}), "autodiscover_mobilesync_status"); n != 1 {
+		t.Errorf("mobilesync_status series %d", n)
+	}
+	if n := testutil.CollectAndCount(New(failed, Options{}), "autodiscover_response_error_code"); n != 0 {
+		t.Errorf("a MobileSync Status reached response_error_code")
 	}
 }
