@@ -2,9 +2,12 @@ package probe
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -119,25 +122,48 @@ func (o *OAuth2) forget(access string) {
 	}
 }
 
-// tokenError describes a failed token request without the secret (the
-// oauth2 library quotes the endpoint's body, which should not echo it, but
-// a hostile endpoint might).
+// tokenError describes a failed token request without the secret. An
+// endpoint's error_description is server text that may echo what it was
+// sent, in any encoding and cut anywhere, so it is not quoted: only the
+// status, an error code of the OAuth vocabulary and the AADSTS codes Entra
+// ID puts in it (AADSTS7000215: invalid client secret) are. Any other
+// error has every form of the secret masked before anything cuts it.
 func tokenError(err error, secret string) string {
 	var re *oauth2.RetrieveError
-	msg := err.Error()
 	if errors.As(err, &re) {
-		msg = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
-		if re.ErrorCode != "" {
+		msg := fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+		if oauthErrorCode.MatchString(re.ErrorCode) {
 			msg += " " + re.ErrorCode
 		}
-		if re.ErrorDescription != "" {
-			msg += ": " + truncate(re.ErrorDescription, 160)
+		if codes := aadstsCode.FindAllString(re.ErrorDescription, 3); len(codes) > 0 {
+			msg += " (" + strings.Join(codes, ", ") + ")"
 		}
+		return msg
 	}
-	if secret != "" {
-		msg = strings.ReplaceAll(msg, secret, "<secret>")
+	return maskSecret(err.Error(), secret)
+}
+
+var (
+	// oauthErrorCode is the shape of RFC 6749's error codes.
+	oauthErrorCode = regexp.MustCompile(`^[a-z_]{1,40}$`)
+	aadstsCode     = regexp.MustCompile(`\bAADSTS[0-9]{4,8}\b`)
+)
+
+// maskSecret replaces the secret in s in every form a server or a library
+// could write it: raw, URL-encoded, base64.
+func maskSecret(s, secret string) string {
+	if secret == "" {
+		return s
 	}
-	return msg
+	for _, form := range []string{
+		secret,
+		url.QueryEscape(secret), url.PathEscape(secret),
+		base64.StdEncoding.EncodeToString([]byte(secret)), base64.RawStdEncoding.EncodeToString([]byte(secret)),
+		base64.URLEncoding.EncodeToString([]byte(secret)), base64.RawURLEncoding.EncodeToString([]byte(secret)),
+	} {
+		s = strings.ReplaceAll(s, form, "<secret>")
+	}
+	return s
 }
 
 type bearerExchange struct {
