@@ -61,6 +61,8 @@ type options struct {
 	maxConcurrent  int
 	exporterURL    string
 	enablePprof    bool
+	maxConns       int
+	allowedHosts   []string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -78,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("auth.backoff-max", "The longest the credential back-off grows to.").Default("4h").DurationVar(&o.backoffMax)
 	app.Flag("auth.backoff-file", "Keep the credential back-off in this file, so that a restart does not offer a refused password again (written atomically, mode 0600).").StringVar(&o.backoffFile)
 	app.Flag("probe.max-concurrent", "Most chains run at once; further scrapes wait for a slot until their own deadline.").Default("256").IntVar(&o.maxConcurrent)
+	app.Flag("web.max-connections", "Most connections served at once; more wait in the listen queue.").Default("512").IntVar(&o.maxConns)
+	app.Flag("web.allowed-hosts", "A host name (besides IP addresses, localhost and this machine's name) that /-/reload and /-/backoff/reset may be called by, e.g. the Kubernetes Service name; repeatable.").StringsVar(&o.allowedHosts)
 	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ (for finding where CPU and memory go; off by default).").BoolVar(&o.enablePprof)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
 	o.web = kingpinflag.AddFlags(app, defaultPort)
@@ -216,6 +220,7 @@ func resetBackoff(ctx context.Context, base, target string) error {
 	if err != nil {
 		return err
 	}
+	req.Header.Set(server.ActionHeader, "1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -241,6 +246,8 @@ func serve(o options, lg logger) int {
 		MaxConcurrent:  o.maxConcurrent,
 		Demo:           o.demo,
 		EnablePprof:    o.enablePprof,
+		MaxConnections: o.maxConns,
+		AllowedHosts:   o.allowedHosts,
 	}, lg.kit)
 	if err != nil {
 		_ = level.Error(lg.kit).Log("msg", "cannot load the configuration", "file", o.configFile, "err", err)

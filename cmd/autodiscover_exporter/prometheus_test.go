@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
 )
 
 // requireTool finds an external program. Outside CI a missing one skips
@@ -269,7 +270,9 @@ func TestRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T) {
 	if err := os.WriteFile(demoConfig[1], []byte("modules: {broken\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(re.base+"/-/reload", "text/plain", nil)
+	reload, _ := http.NewRequest(http.MethodPost, re.base+"/-/reload", nil)
+	reload.Header.Set(server.ActionHeader, "1")
+	resp, err := http.DefaultClient.Do(reload)
 	if err != nil {
 		t.Fatal(err)
 	}

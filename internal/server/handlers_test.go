@@ -190,7 +190,7 @@ func TestReloadKeepsTheOldConfigWhenTheNewOneIsBroken(t *testing.T) {
 	if err := os.WriteFile(l.configPath, []byte("modules: [\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodPost, "/-/reload", nil)
+	req := actionRequest("/-/reload")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "demo.yml:1: invalid YAML") {
@@ -214,7 +214,7 @@ func TestReloadKeepsTheOldConfigWhenTheNewOneIsBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+	h.ServeHTTP(rec, actionRequest("/-/reload"))
 	_, metrics = get(t, h, "/metrics", nil)
 	if rec.Code != http.StatusOK || !strings.Contains(metrics, "autodiscover_exporter_config_last_reload_successful 1") {
 		t.Errorf("good reload = %d; gauge not back to 1", rec.Code)

@@ -6,15 +6,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/exporter-toolkit/web"
 )
 
 const (
-	// readHeaderTimeout keeps slow clients from holding connections open.
+	// readHeaderTimeout and readTimeout keep slow clients from holding
+	// connections open: no request of the exporter has a body worth
+	// waiting for.
 	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	// writeTimeout bounds every answer but /probe's, which sets its own
+	// write deadline from the probe's deadline.
+	writeTimeout = time.Minute
+	// DefaultIdleTimeout closes keep-alive connections nobody uses.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxConnections caps the connections served at once; more
+	// wait in the listen queue.
+	DefaultMaxConnections = 512
 	// shutdownGrace is how long running probes get to finish once ctx ends.
 	shutdownGrace = 5 * time.Second
 )
@@ -24,15 +38,9 @@ const (
 // logger) until ctx ends, then shuts down gracefully. It returns nil after
 // a shutdown and the listening error otherwise.
 func (s *Server) ListenAndServe(ctx context.Context, flags *web.FlagConfig, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		// Requests carry ctx's values but not its end: at shutdown the
-		// probes running get shutdownGrace to finish instead of failing.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := s.httpServer(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- web.ListenAndServe(srv, flags, logger) }()
+	go func() { errc <- s.serve(srv, flags, logger) }()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -46,4 +54,43 @@ func (s *Server) ListenAndServe(ctx context.Context, flags *web.FlagConfig, logg
 		_ = srv.Shutdown(shutdownCtx)
 		return nil
 	}
+}
+
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       s.idleTimeout,
+		// Requests carry ctx's values but not its end: at shutdown the
+		// probes running get shutdownGrace to finish instead of failing.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// serve listens on the TCP addresses of flags with at most
+// s.maxConnections connections served at once. Systemd socket activation
+// and vsock addresses are exporter-toolkit's to open, without the cap.
+func (s *Server) serve(srv *http.Server, flags *web.FlagConfig, logger *slog.Logger) error {
+	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+		return web.ListenAndServe(srv, flags, logger)
+	}
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for _, address := range *flags.WebListenAddresses {
+		if strings.HasPrefix(address, "vsock://") {
+			return web.ListenAndServe(srv, flags, logger)
+		}
+		l, err := net.Listen("tcp", address)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, netutil.LimitListener(l, s.maxConnections))
+	}
+	return web.ServeMultiple(listeners, srv, flags, logger)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
@@ -14,6 +15,9 @@ import (
 type Loaded struct {
 	Config  *config.Config
 	probers map[string]*probe.Prober
+	// paired lists, per module, the domains its credentials belong to:
+	// those of its mailboxes and its allowed_domains.
+	paired map[string][]string
 }
 
 // Load reads the configuration file and builds its probers. A broken
@@ -29,7 +33,10 @@ func Load(path string, env probe.Env) (*Loaded, error) {
 
 // Build makes the probers of a loaded configuration.
 func Build(cfg *config.Config, env probe.Env) (*Loaded, error) {
-	l := &Loaded{Config: cfg, probers: make(map[string]*probe.Prober, len(cfg.Modules))}
+	l := &Loaded{Config: cfg, probers: make(map[string]*probe.Prober, len(cfg.Modules)), paired: map[string][]string{}}
+	for _, mb := range cfg.Mailboxes {
+		l.paired[mb.Module] = append(l.paired[mb.Module], mb.Domain())
+	}
 	names := make([]string, 0, len(cfg.Modules))
 	for name := range cfg.Modules {
 		names = append(names, name)
@@ -41,8 +48,30 @@ func Build(cfg *config.Config, env probe.Env) (*Loaded, error) {
 			return nil, fmt.Errorf("module %s: %w", name, err)
 		}
 		l.probers[name] = p
+		l.paired[name] = append(l.paired[name], cfg.Modules[name].AllowedDomains...)
 	}
 	return l, nil
+}
+
+// mayProbeWith says whether mailbox mb may be probed with the named
+// module: its own, one without credentials, or one whose credentials the
+// operator paired with mb's domain (a mailbox of the module in that
+// domain, or the domain among its allowed_domains). Anything else would
+// send one tenant's credentials to another tenant's servers.
+func (l *Loaded) mayProbeWith(mb *config.Mailbox, module string) error {
+	mod, ok := l.Config.Module(module)
+	switch {
+	case !ok:
+		return fmt.Errorf("unknown module %q", module)
+	case module == mb.Module || mod.Auth.Type == probe.AuthNone:
+		return nil
+	}
+	for _, d := range l.paired[module] {
+		if d = strings.ToLower(d); mb.Domain() == d || strings.HasSuffix(mb.Domain(), "."+d) {
+			return nil
+		}
+	}
+	return fmt.Errorf("module %q holds credentials paired with other domains than %s, the domain of %s: it may probe only its own mailboxes' domains and its allowed_domains", module, mb.Domain(), mb.Name)
 }
 
 // Prober is the prober of the named module.

@@ -39,12 +39,12 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 	if m := q.Get("module"); m != "" {
 		moduleName = m
 	}
-	mod, ok := cfg.Module(moduleName)
-	if !ok {
+	if err := cur.mayProbeWith(mb, moduleName); err != nil {
 		s.metrics.probes.WithLabelValues("bad_request").Inc()
-		badRequest(w, "unknown module %q", moduleName)
+		badRequest(w, "%v", err)
 		return
 	}
+	mod, _ := cfg.Module(moduleName)
 	timeout, err := probeTimeout(r, time.Duration(mod.Timeout), s.timeoutOffset)
 	if err != nil {
 		s.metrics.probes.WithLabelValues("bad_request").Inc()
@@ -52,6 +52,9 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The server's write timeout is for quick answers; a probe may run to
+	// its deadline.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 10*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	prober, _ := cur.Prober(moduleName)
@@ -71,10 +74,12 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 // the chain otherwise. It returns the result and its age.
 func (s *Server) probeMailbox(ctx context.Context, mb *config.Mailbox, moduleName string, prober *probe.Prober) (*probe.Result, time.Duration) {
 	interval := time.Duration(mb.MinInterval)
-	if interval <= 0 || moduleName != mb.Module {
+	if interval <= 0 {
 		return s.runProbe(ctx, mb, moduleName, prober), 0
 	}
-	entry := s.recent.entry(mb.Name)
+	// Keyed by mailbox and module: a module= override is a result of its
+	// own, but one that min_interval serves like any other.
+	entry := s.recent.entry(mb.Name + "\x00" + moduleName)
 	select {
 	case entry.lock <- struct{}{}:
 		defer func() { <-entry.lock }()

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,17 +35,29 @@ type Options struct {
 	Demo bool
 	// EnablePprof serves Go's profiling endpoints under /debug/pprof/.
 	EnablePprof bool
+	// IdleTimeout closes idle keep-alive connections (0: DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxConnections caps the connections served at once (0:
+	// DefaultMaxConnections).
+	MaxConnections int
+	// AllowedHosts are the host names besides IP addresses, localhost and
+	// the machine's name that state-changing requests may be sent to
+	// (a Kubernetes Service name, a reverse proxy's name).
+	AllowedHosts []string
 }
 
 // Server holds the live configuration, the exporter's own metrics and the
 // history of recent probes. Everything reachable from a request goes
 // through it.
 type Server struct {
-	configFile    string
-	timeoutOffset time.Duration
-	demo          bool
-	pprof         bool
-	logger        kitlog.Logger
+	configFile     string
+	timeoutOffset  time.Duration
+	demo           bool
+	pprof          bool
+	idleTimeout    time.Duration
+	maxConnections int
+	allowedHosts   []string
+	logger         kitlog.Logger
 
 	mu  sync.RWMutex
 	cur *Loaded
@@ -75,17 +89,20 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		configFile:    o.ConfigFile,
-		timeoutOffset: o.TimeoutOffset,
-		demo:          o.Demo,
-		pprof:         o.EnablePprof,
-		logger:        logger,
-		cur:           cur,
-		history:       newHistory(o.HistoryLimit),
-		backoff:       backoff,
-		slots:         make(chan struct{}, max(o.MaxConcurrent, 1)),
-		recent:        newResultCache(),
-		metrics:       newMetrics(),
+		configFile:     o.ConfigFile,
+		timeoutOffset:  o.TimeoutOffset,
+		demo:           o.Demo,
+		pprof:          o.EnablePprof,
+		idleTimeout:    cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
+		maxConnections: cmp.Or(o.MaxConnections, DefaultMaxConnections),
+		allowedHosts:   lowerAll(o.AllowedHosts),
+		logger:         logger,
+		cur:            cur,
+		history:        newHistory(o.HistoryLimit),
+		backoff:        backoff,
+		slots:          make(chan struct{}, max(o.MaxConcurrent, 1)),
+		recent:         newResultCache(),
+		metrics:        newMetrics(),
 	}, nil
 }
 
@@ -160,7 +177,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/logs", s.handleLogs)
 	mux.HandleFunc("/config", s.handleConfig)
 	mux.HandleFunc("/-/healthy", handleHealthy)
-	mux.HandleFunc("/-/reload", s.handleReload)
-	mux.HandleFunc("/-/backoff/reset", s.handleBackoffReset)
+	mux.HandleFunc("/-/reload", s.sameOrigin(s.handleReload))
+	mux.HandleFunc("/-/backoff/reset", s.sameOrigin(s.handleBackoffReset))
 	return mux
 }
+
+func lowerAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.TrimSuffix(strings.ToLower(n), ".")
+	}
+	return out
+}
+
+func levelWarn(s *Server, keyvals ...any) error { return level.Warn(s.logger).Log(keyvals...) }

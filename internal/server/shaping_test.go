@@ -24,10 +24,19 @@ func authorizedRequests(l *labEstate, host string) int {
 	return n
 }
 
+// actionRequest is a state-changing POST as curl or the probe command
+// sends it to a local exporter.
+func actionRequest(target string) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, target, nil)
+	req.Host = "localhost:10057"
+	req.Header.Set(ActionHeader, "1")
+	return req
+}
+
 func post(t *testing.T, h http.Handler, target string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, target, nil))
+	h.ServeHTTP(rec, actionRequest(target))
 	return rec.Code, rec.Body.String()
 }
 
