@@ -72,6 +72,7 @@ const (
 	ClassNotAutodiscover   ErrorClass = "not_autodiscover"   // well-formed XML of some other kind
 	ClassNoAction          ErrorClass = "no_action"          // a Response with neither an Action nor an Error
 	ClassBadAction         ErrorClass = "bad_action"         // unknown Action, or a redirect without its target
+	ClassNoSettings        ErrorClass = "no_settings"        // Action settings that names no server or URL
 	ClassBadPayload        ErrorClass = "bad_payload"        // a v2 answer that is no usable JSON
 	ClassAutodiscoverError ErrorClass = "autodiscover_error" // the server answered with an Autodiscover Error
 	ClassV2Error           ErrorClass = "v2_error"           // Autodiscover v2 answered with an ErrorCode
@@ -93,7 +94,7 @@ var ErrorClasses = []ErrorClass{
 	ClassHandshakeFailed, ClassNameMismatch, ClassUntrusted, ClassExpired, ClassNotYetValid, ClassClientCertRequested, ClassClientCertRequired,
 	ClassUnauthorized, ClassForbidden, ClassNotFound, ClassThrottled, ClassAccountState, ClassServerError, ClassHTTPStatus, ClassNoRedirect,
 	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,
-	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
+	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassNoSettings, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
 }
 

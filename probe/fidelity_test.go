@@ -297,3 +297,34 @@ func TestV2FirstLeadsTheChainAsInOutlooksOffice365Discovery(t *testing.T) {
 		t.Errorf("step %+v, reason %q\n%s", st, res.Reason, res.Log())
 	}
 }
+
+// Answers that give a client nothing to work with fail with a class and
+// a detail: a MAPI/HTTP view without a URL, a body that is neither XML nor
+// JSON, a redirectAddr back to the address being discovered.
+func TestAnswersThatGiveNothingFailWithAClass(t *testing.T) {
+	const mapiNoURL = `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"><Account><AccountType>email</AccountType><Action>settings</Action><Protocol Type="mapiHttp" Version="1"><MailStore/><AddressBook/></Protocol></Account></Response></Autodiscover>`
+	for _, tc := range []struct {
+		name  string
+		reply lab.Reply
+		step  probe.StepName
+		class probe.ErrorClass
+	}{
+		{"a MAPI/HTTP view with no URL", lab.Reply{Raw: mapiNoURL, ContentType: "text/xml"}, probe.StepParse, probe.ClassNoSettings},
+		{"neither XML nor JSON", lab.Reply{Raw: "\x00\x01 not XML, not JSON {]", ContentType: "application/octet-stream"}, probe.StepParse, probe.ClassBadContentType},
+		{"redirectAddr to the address itself", lab.Reply{RedirectAddr: "ned@nothing.test"}, probe.StepRedirect, probe.ClassLoop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEstate(t)
+			mb, ad, err := e.AddOnPremises("nothing.test", "ned", "pw")
+			must(t, err)
+			ad.SetUser(mb.Address, tc.reply)
+			s := settingsFor(e, mb)
+			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+			res := mustRun(t, mb.Address, s)
+			st, _ := findStep(res, 0, "autodiscover.nothing.test", tc.step)
+			if res.Success || st.OK || st.ErrorClass != tc.class || st.Detail == "" {
+				t.Errorf("step %+v\n%s", st, res.Log())
+			}
+		})
+	}
+}

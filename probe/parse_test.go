@@ -470,6 +470,13 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte("<html><body>hi</body></html>"))
 	f.Add(parseOutlookAccountXML(`<Action>redirectUrl</Action>`))
 	f.Add(parseMobileActionXML(`<Redirect>a@b.example</Redirect>`))
+	// The shapes real servers get wrong: neither XML nor JSON, a MAPI/HTTP
+	// view with no URL, conflicting internal and external blocks, a mail
+	// provider's blocks with odd ports.
+	f.Add([]byte("\x00\x01 HTTP/1.1 200 OK, not XML and not JSON {]"))
+	f.Add(parseOutlookAccountXML(`<Action>settings</Action><Protocol Type="mapiHttp" Version="1"><MailStore/><AddressBook/></Protocol>`))
+	f.Add(parseOutlookAccountXML(`<Action>settings</Action><Protocol><Type>EXHTTP</Type><Server>a.test</Server></Protocol><Protocol><Type>EXHTTP</Type><Server>b.test</Server></Protocol><Protocol><Type>EXHTTP</Type><Server>c.test</Server></Protocol><Protocol><Type>WEB</Type><Internal><Protocol><Type>EXCH</Type><ASUrl>https://x.test/EWS</ASUrl></Protocol></Internal><Internal><Protocol><Type>EXPR</Type><ASUrl>https://y.test/EWS</ASUrl></Protocol></Internal></Protocol>`))
+	f.Add(parseOutlookAccountXML(`<Action>settings</Action><Protocol><Type>IMAP</Type><Server>imap.test</Server><Port>99999</Port><Encryption>weird</Encryption></Protocol>`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseResponse(body)
 		if err != nil {
@@ -480,6 +487,18 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		if r.Action == "" && r.Error == nil {
 			t.Fatalf("Response has neither Action nor Error: %+v", r)
+		}
+		// What the probe derives from an answer must hold up as well.
+		ews, from := r.EWSURLFrom()
+		if (ews == "") != (from == "") {
+			t.Fatalf("EWS %q from %q", ews, from)
+		}
+		_ = r.Server()
+		_ = r.namesAnEndpoint()
+		for _, p := range r.MailProtocols() {
+			if p.Port < 0 || p.Port > 65535 {
+				t.Fatalf("mail port %d", p.Port)
+			}
 		}
 	})
 }

@@ -99,6 +99,10 @@ func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) ou
 func (r *run) act(t target, addr string, u *url.URL, ans *Response, started time.Time, note string) outcome {
 	switch ans.Action {
 	case ActionSettings:
+		if !ans.namesAnEndpoint() {
+			r.rec.record(t, StepParse, started, addr, failf(ClassNoSettings, "%sthe answer says settings but names no server or URL a client could connect to", note), "")
+			return outcome{next: nextCandidate}
+		}
 		r.res.Response = ans
 		r.res.FinalURL = u.String()
 		r.res.ChainSuccess = true

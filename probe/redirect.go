@@ -188,6 +188,11 @@ func (r *run) followAddr(t target, addr, newAddr string) outcome {
 		r.rec.record(t, StepRedirect, started, addr, failf(ClassBadRedirect, "redirectAddr is not a usable address: %v", err), "")
 		return outcome{next: nextCandidate}
 	}
+	if strings.EqualFold(mailbox, r.mailbox) {
+		serr := failf(ClassLoop, "redirectAddr points back to %s, the address being discovered: this server's Autodiscover for it is broken", mailbox)
+		r.rec.record(t, StepRedirect, started, addr, serr, "")
+		return stopBecause("redirect loop: " + serr.Detail)
+	}
 	if r.visitedAddrs[strings.ToLower(mailbox)] {
 		serr := failf(ClassLoop, "redirectAddr %s was already discovered in this run", mailbox)
 		r.rec.record(t, StepRedirect, started, addr, serr, "")

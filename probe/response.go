@@ -262,3 +262,23 @@ func portOfNode(n *xnode) int {
 	}
 	return p
 }
+
+// namesAnEndpoint reports whether a settings answer gives a client
+// anything to connect to: an EWS or MAPI/HTTP URL, a server, a mail or
+// MobileSync server.
+func (r *Response) namesAnEndpoint() bool {
+	if r.EWSURL() != "" || r.Server() != "" || len(r.MailProtocols()) > 0 {
+		return true
+	}
+	for _, p := range r.Protocols {
+		if firstNonEmpty(p.MailStoreExternalURL, p.MailStoreInternalURL, p.OWAUrl, p.OABUrl) != "" {
+			return true
+		}
+	}
+	for _, m := range r.MobileServers {
+		if m.URL != "" {
+			return true
+		}
+	}
+	return false
+}
