@@ -75,11 +75,19 @@ type Autodiscover struct {
 	Accounts map[string]string
 	// NTLM verifies NTLMv2 handshakes (also inside Negotiate).
 	NTLM *NTLMVerifier
-	// Tokens validates OAuth access tokens (a TokenServer); BearerChallenge
-	// is the parameter list of the Bearer challenge (authorization_uri, …).
-	Tokens          TokenValidator
-	BearerChallenge string
-	Challenges      []string
+	// Tokens validates OAuth access tokens; BearerChallenge is the
+	// parameter list of the Bearer challenge (authorization_uri, …).
+	Tokens *TokenServer
+	// TokenAudience, when set, refuses tokens issued for another resource,
+	// as Exchange Online refuses one whose aud is not its own.
+	TokenAudience string
+	// RequireDelegated answers an app-only token as Exchange Online's POX
+	// Autodiscover does: with Error 500 "The email address can't be
+	// found", as if the mailbox did not exist. Only a delegated (user)
+	// token gets the settings.
+	RequireDelegated bool
+	BearerChallenge  string
+	Challenges       []string
 
 	mu sync.Mutex
 }
@@ -114,6 +122,10 @@ func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		if a.appOnlyRefused(r) {
+			writeXML(w, errorXML("500", "The email address can't be found."))
+			return
+		}
 	}
 	if r.Method != http.MethodPost {
 		writeXML(w, errorXML("600", "Invalid Request"))
@@ -139,17 +151,32 @@ func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok,
 	h := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	a.mu.Lock()
-	ntlm, tokens := a.NTLM, a.Tokens
+	ntlm, tokens, aud := a.NTLM, a.Tokens, a.TokenAudience
 	a.mu.Unlock()
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
 		return a.basicOK(r), false
-	case strings.EqualFold(scheme, "Bearer"):
-		return tokens != nil && tokens.Valid(strings.TrimSpace(token)), false
+	case strings.EqualFold(scheme, "Bearer") && tokens != nil:
+		info, valid := tokens.Token(strings.TrimSpace(token))
+		return valid && (aud == "" || info.Audience == aud), false
 	case (strings.EqualFold(scheme, "NTLM") || strings.EqualFold(scheme, "Negotiate")) && ntlm != nil:
 		return ntlm.Handle(w, r)
 	}
 	return false, false
+}
+
+// appOnlyRefused reports a request with an app-only Bearer token where
+// only delegated ones get settings.
+func (a *Autodiscover) appOnlyRefused(r *http.Request) bool {
+	a.mu.Lock()
+	require, tokens := a.RequireDelegated, a.Tokens
+	a.mu.Unlock()
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !require || tokens == nil || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	info, valid := tokens.Token(strings.TrimSpace(token))
+	return valid && !info.Delegated()
 }
 
 func (a *Autodiscover) basicOK(r *http.Request) bool {
@@ -332,9 +359,6 @@ func mobileSettingsXML(address string, s *Settings) string {
   </Response>
 </Autodiscover>`
 }
-
-// TokenValidator accepts or refuses an OAuth access token.
-type TokenValidator interface{ Valid(token string) bool }
 
 // Redirect is an http.Handler that answers every request with status and
 // Location: the "AutodiscoverRedirection" site on port 80.

@@ -40,6 +40,8 @@ type Estate struct {
 	requests  []Request
 	latency   time.Duration
 	msCloud   *cloud
+	modern    *Autodiscover            // front door of the modern Exchange Online
+	tokens    *TokenServer             // the Entra ID token endpoint
 	hybrids   map[string]*Autodiscover // on-premises server per hybrid domain
 }
 

@@ -25,14 +25,15 @@ func (e *Estate) AddNTLMOnly(domain, netbios, user, password string) (Mailbox, e
 }
 
 // AddOAuth2Only builds a cloud-only domain whose autodiscover.<domain>
-// takes nothing but Bearer tokens, and the token endpoint on TokenHost
-// that issues them to clientID for the client-credentials grant. Only one
-// such domain fits in an estate: the token endpoint has one host name.
+// takes nothing but Bearer tokens (app-only ones too, as EWS does), and
+// registers clientID with the estate's token endpoint for the
+// client-credentials grant.
 func (e *Estate) AddOAuth2Only(domain, user, clientID, secret string) (Mailbox, *TokenServer, error) {
-	tokens := &TokenServer{Clients: map[string]string{clientID: secret}}
-	if err := e.HTTPS(TokenHost, tokens); err != nil {
+	tokens, err := e.TokenServer()
+	if err != nil {
 		return Mailbox{}, nil, err
 	}
+	tokens.AddClient(clientID, secret)
 	address := user + "@" + domain
 	ad := &Autodiscover{
 		Tokens:     tokens,

@@ -14,6 +14,9 @@ type Mailbox struct {
 	// AllowedDomains are the domains outside the mailbox's own where its
 	// credentials must go for the flow to succeed.
 	AllowedDomains []string
+	// RefreshToken, for a mailbox whose user has signed in, is the
+	// refresh token a login would have written.
+	RefreshToken string
 }
 
 // Microsoft cloud host names, modelled on Exchange Online's.
