@@ -212,6 +212,10 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 	}
 	key := r.p.credentialKey
 	if r.p.guard != nil {
+		if a := r.p.s.Auth; a.Type == AuthOAuth2 && a.Grant == GrantRefreshToken && r.p.tokens.ChangedOutside(a.RefreshTokenFile) {
+			// A login wrote a new refresh token: the refused one is gone.
+			r.p.guard.Reset(key)
+		}
 		until, blocked, release, err := r.p.guard.Acquire(ctx, key)
 		switch {
 		case err != nil:

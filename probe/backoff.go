@@ -31,6 +31,9 @@ type CredentialGuard interface {
 	Refused(key string)
 	// Accepted records that the credentials worked.
 	Accepted(key string)
+	// Reset forgets the back-off of key: the credentials behind it are
+	// new (a login wrote a new refresh token).
+	Reset(key string)
 }
 
 // Backoff is a CredentialGuard whose back-off starts at Initial after a

@@ -59,6 +59,9 @@ type response struct {
 	header http.Header
 	body   []byte
 	proto  string
+	// authenticated is set on the answer to a request that carried the
+	// module's credentials.
+	authenticated bool
 }
 
 // roundTrip sends req and reads the whole answer within timeout (and the

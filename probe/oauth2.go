@@ -10,48 +10,90 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// oauth2Config configures the client-credentials flow.
+// oauth2Config configures one of the grants.
 type oauth2Config struct {
+	Grant        OAuth2Grant
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
+	// Username and Password are the password grant's.
+	Username, Password string
+	// RefreshTokenFile and Store are the refresh-token grant's.
+	RefreshTokenFile string
+	Store            *TokenStore
 	// Client reaches the token endpoint (the prober's side-channel client).
 	Client *http.Client
 }
 
-// OAuth2 answers Bearer challenges with an app-only access token from the
-// client-credentials flow. The token is cached until shortly before it
-// expires, across probes: one OAuth2 value lives as long as its module.
+// OAuth2 answers Bearer challenges with an access token from one grant:
+// an app-only token (client credentials) or a user's (a refresh token, or
+// the legacy password grant). The token is cached until shortly before it
+// expires, across probes: one OAuth2 value lives as long as its module,
+// and its lock makes concurrent probes share one token request.
 type OAuth2 struct {
-	cfg    clientcredentials.Config
+	cfg    oauth2Config
 	client *http.Client
 
-	mu    sync.Mutex
-	token *oauth2.Token
+	mu       sync.Mutex
+	token    *oauth2.Token
+	obtained time.Time
+}
+
+// fresh reports whether the cached token has life left: more than a tenth
+// of its lifetime, and at most a minute is kept in reserve, so that a
+// short-lived token is still reused.
+func (o *OAuth2) fresh() bool {
+	if o.token == nil || o.token.AccessToken == "" {
+		return false
+	}
+	if o.token.Expiry.IsZero() {
+		return true // no expires_in: good until a server refuses it
+	}
+	margin := min(o.token.Expiry.Sub(o.obtained)/10, time.Minute)
+	return time.Until(o.token.Expiry) > margin
 }
 
 // newOAuth2 returns the authenticator for cfg.
 func newOAuth2(cfg oauth2Config) *OAuth2 {
-	scopes := cfg.Scopes
-	if len(scopes) == 0 {
-		scopes = []string{DefaultOAuth2Scope}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{DefaultOAuth2Scope}
+		if cfg.Grant != GrantClientCredentials && cfg.Grant != "" {
+			cfg.Scopes = DefaultDelegatedScopes
+		}
 	}
-	return &OAuth2{
-		cfg: clientcredentials.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			TokenURL:     cfg.TokenURL,
-			Scopes:       scopes,
-			AuthStyle:    oauth2.AuthStyleInParams,
-		},
-		client: cfg.Client,
+	return &OAuth2{cfg: cfg, client: cfg.Client}
+}
+
+// fetch runs the module's grant once.
+func (o *OAuth2) fetch(ctx context.Context) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, o.client)
+	c := o.cfg
+	endpoint := oauth2.Endpoint{TokenURL: c.TokenURL, AuthStyle: oauth2.AuthStyleInParams}
+	switch c.Grant {
+	case GrantPassword:
+		conf := oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: endpoint, Scopes: c.Scopes}
+		return conf.PasswordCredentialsToken(ctx, c.Username, c.Password)
+	case GrantRefreshToken:
+		return c.Store.redeem(c.RefreshTokenFile, func(rt string) (*oauth2.Token, error) {
+			// oauth2.Config's refresh leaves the scope out, which Entra ID's
+			// v2.0 endpoint requires; clientcredentials lets the grant type
+			// be overridden for exactly such endpoints, and sends the scope.
+			conf := clientcredentials.Config{
+				ClientID: c.ClientID, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: oauth2.AuthStyleInParams,
+				EndpointParams: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}},
+			}
+			return conf.Token(ctx)
+		})
 	}
+	cc := clientcredentials.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, TokenURL: c.TokenURL, Scopes: c.Scopes, AuthStyle: oauth2.AuthStyleInParams}
+	return cc.Token(ctx)
 }
 
 // Choose implements Authenticator.
@@ -68,7 +110,15 @@ func (o *OAuth2) Choose(offered []Challenge) (Challenge, bool) {
 func (o *OAuth2) NewExchange() Exchange { return &bearerExchange{o: o} }
 
 // Identity implements Authenticator.
-func (o *OAuth2) Identity() string { return "client " + o.cfg.ClientID }
+func (o *OAuth2) Identity() string {
+	switch o.cfg.Grant {
+	case GrantPassword:
+		return o.cfg.Username + " (client " + o.cfg.ClientID + ")"
+	case GrantRefreshToken:
+		return "the signed-in user (client " + o.cfg.ClientID + ")"
+	}
+	return "client " + o.cfg.ClientID + ", app-only"
+}
 
 // String keeps the client secret out of any %v rendering.
 func (o *OAuth2) String() string { return "OAuth2(" + o.cfg.ClientID + ")" }
@@ -77,18 +127,21 @@ func (o *OAuth2) String() string { return "OAuth2(" + o.cfg.ClientID + ")" }
 func (o *OAuth2) accessToken(ctx context.Context) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.token != nil && o.token.Valid() {
+	if o.fresh() {
 		return o.token.AccessToken, nil
 	}
-	tok, err := o.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, o.client))
+	tok, err := o.fetch(ctx)
 	if err != nil {
-		msg := fmt.Sprintf("token endpoint %s: %s", o.cfg.TokenURL, tokenError(err, o.cfg.ClientSecret))
+		msg := fmt.Sprintf("token endpoint %s: %s", o.cfg.TokenURL, tokenError(err, o.cfg.ClientSecret, o.cfg.Password))
 		if refusedByTokenEndpoint(err) {
+			if o.cfg.Grant == GrantRefreshToken {
+				msg += ": the refresh token was revoked or has expired; run `autodiscover_exporter login` for this module again"
+			}
 			return "", &refusal{msg: msg}
 		}
 		return "", errors.New(msg)
 	}
-	o.token = tok
+	o.token, o.obtained = tok, time.Now()
 	return tok.AccessToken, nil
 }
 
@@ -128,7 +181,7 @@ func (o *OAuth2) forget(access string) {
 // status, an error code of the OAuth vocabulary and the AADSTS codes Entra
 // ID puts in it (AADSTS7000215: invalid client secret) are. Any other
 // error has every form of the secret masked before anything cuts it.
-func tokenError(err error, secret string) string {
+func tokenError(err error, secrets ...string) string {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		msg := fmt.Sprintf("HTTP %d", re.Response.StatusCode)
@@ -140,7 +193,11 @@ func tokenError(err error, secret string) string {
 		}
 		return msg
 	}
-	return maskSecret(err.Error(), secret)
+	msg := err.Error()
+	for _, secret := range secrets {
+		msg = maskSecret(msg, secret)
+	}
+	return msg
 }
 
 var (

@@ -85,6 +85,9 @@ func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) ou
 		r.res.ErrorSchema = ans.Schema
 		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "%s%s %s: %s", note, errorWord(ans.Schema), ans.Error.Code, truncate(ans.Error.Message, 200)), "")
 		reason := fmt.Sprintf("Autodiscover error %s from %s (%s): %s", r.res.ErrorCode, t.host, candidateWords(t.method), r.res.ErrorMessage)
+		if ans.Error.Code == "500" && resp.authenticated && r.p.appOnly() {
+			reason += " (the token was app-only, grant client_credentials: Exchange Online's POX Autodiscover answers every app-only token so, whatever the mailbox; use grant refresh_token)"
+		}
 		if r.p.s.ContinueAfterError {
 			r.errorReason = reason
 			return outcome{next: nextCandidate}
@@ -192,6 +195,7 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 			return nil
 		}
 		resp = authed
+		resp.authenticated = true
 		notes = append(notes, "answered with credentials")
 	}
 	notes = append(notes, describeStatus(resp))

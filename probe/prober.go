@@ -18,11 +18,12 @@ import (
 // clock live as long as the module; Run takes only what belongs to one
 // mailbox. Safe for concurrent use.
 type Prober struct {
-	s     Settings
-	dns   *resolver
-	auth  Authenticator
-	guard CredentialGuard
-	now   func() time.Time
+	s      Settings
+	dns    *resolver
+	auth   Authenticator
+	guard  CredentialGuard
+	now    func() time.Time
+	tokens *TokenStore
 	// credentialKey names the account for the guard.
 	credentialKey string
 }
@@ -34,6 +35,9 @@ type Env struct {
 	Guard CredentialGuard
 	// Now is the clock for certificate dates; nil means time.Now.
 	Now func() time.Time
+	// Tokens keeps refresh tokens across configuration loads; nil gives
+	// the prober a store of its own.
+	Tokens *TokenStore
 }
 
 // Target is the per-mailbox part of a probe.
@@ -55,9 +59,15 @@ func NewProber(s Settings, env Env) (*Prober, error) {
 	s.V2Hosts = slices.Clone(s.V2Hosts)
 	s.V2Protocols = slices.Clone(s.V2Protocols)
 	s.Auth.Scopes = slices.Clone(s.Auth.Scopes)
-	p := &Prober{s: s, guard: env.Guard, now: env.Now}
+	if s.Auth.Grant == "" {
+		s.Auth.Grant = GrantClientCredentials
+	}
+	p := &Prober{s: s, guard: env.Guard, now: env.Now, tokens: env.Tokens}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.tokens == nil {
+		p.tokens = NewTokenStore()
 	}
 	dns, err := newResolver(s.DNSServer, s.stepTimeout())
 	if err != nil {
@@ -77,11 +87,22 @@ func NewProber(s Settings, env Env) (*Prober, error) {
 // they share one back-off; "" when the module has no credentials.
 func (p *Prober) CredentialKey() string { return p.credentialKey }
 
+// appOnly reports a module whose tokens stand for the app, not a user.
+func (p *Prober) appOnly() bool {
+	return p.s.Auth.Type == AuthOAuth2 && p.s.Auth.Grant == GrantClientCredentials
+}
+
 func credentialKey(a AuthSettings) string {
 	switch a.Type {
 	case AuthBasic, AuthNTLM:
 		return string(a.Type) + ":" + strings.ToLower(a.Username)
 	case AuthOAuth2:
+		switch a.Grant {
+		case GrantPassword:
+			return string(a.Type) + ":" + strings.ToLower(a.Username) + "@" + a.TokenURL
+		case GrantRefreshToken:
+			return string(a.Type) + ":" + a.RefreshTokenFile
+		}
 		return string(a.Type) + ":" + a.ClientID + "@" + a.TokenURL
 	}
 	return ""
@@ -101,11 +122,16 @@ func (p *Prober) newAuthenticator() (Authenticator, error) {
 		return &NTLM{Username: a.Username, Password: a.Password, Workstation: a.Workstation}, nil
 	case AuthOAuth2:
 		return newOAuth2(oauth2Config{
-			TokenURL:     a.TokenURL,
-			ClientID:     a.ClientID,
-			ClientSecret: a.ClientSecret,
-			Scopes:       a.Scopes,
-			Client:       p.sideClient(),
+			Grant:            a.Grant,
+			TokenURL:         a.TokenURL,
+			ClientID:         a.ClientID,
+			ClientSecret:     a.ClientSecret,
+			Scopes:           a.Scopes,
+			Username:         a.Username,
+			Password:         a.Password,
+			RefreshTokenFile: a.RefreshTokenFile,
+			Store:            p.tokens,
+			Client:           p.sideClient(),
 		}), nil
 	}
 	return nil, fmt.Errorf("unknown auth type %q", a.Type)

@@ -198,19 +198,58 @@ type AuthSettings struct {
 	// Workstation names the client machine in NTLM messages (servers log
 	// it); empty leaves it out.
 	Workstation string
-	// TokenURL, ClientID, ClientSecret and Scopes are for oauth2 (the
-	// client-credentials flow). Empty Scopes means DefaultOAuth2Scope.
+	// Grant, TokenURL, ClientID, ClientSecret and Scopes are for oauth2.
+	// Empty Grant means GrantClientCredentials; empty Scopes means
+	// DefaultOAuth2Scope for it and DefaultDelegatedScopes for the others.
+	Grant        OAuth2Grant
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
 	Scopes       []string
+	// DeviceAuthURL is the device authorization endpoint the login command
+	// uses (refresh-token grant).
+	DeviceAuthURL string
+	// RefreshTokenFile holds the refresh token of the refresh-token grant;
+	// the probe writes every rotated token back to it.
+	RefreshTokenFile string
 }
+
+// OAuth2Grant selects how an oauth2 module gets its access tokens.
+type OAuth2Grant string
+
+const (
+	// GrantClientCredentials gets app-only tokens. Exchange Online's POX
+	// Autodiscover refuses them (Error 500); EWS with X-AnchorMailbox takes
+	// them.
+	GrantClientCredentials OAuth2Grant = "client_credentials"
+	// GrantRefreshToken redeems a user's refresh token (written by the
+	// login command's device authorization) for delegated tokens.
+	GrantRefreshToken OAuth2Grant = "refresh_token"
+	// GrantPassword is the legacy resource-owner password grant, for
+	// service accounts that still allow it.
+	GrantPassword OAuth2Grant = "password"
+)
+
+// OAuth2Grants lists every grant.
+var OAuth2Grants = []OAuth2Grant{GrantClientCredentials, GrantRefreshToken, GrantPassword}
+
+// DefaultDelegatedScopes are the scopes of a delegated token for Exchange
+// Online: EWS as the signed-in user (Outlook's resource), and
+// offline_access for the refresh token.
+var DefaultDelegatedScopes = []string{"https://outlook.office365.com/EWS.AccessAsUser.All", "offline_access"}
+
+// DefaultOAuth2DeviceAuthURL is the Microsoft identity platform device
+// authorization endpoint; %s is the tenant.
+const DefaultOAuth2DeviceAuthURL = "https://login.microsoftonline.com/%s/oauth2/v2.0/devicecode"
 
 func (a AuthSettings) String() string {
 	switch a.Type {
 	case AuthBasic, AuthNTLM:
 		return string(a.Type) + "(" + a.Username + ")"
 	case AuthOAuth2:
+		if a.Grant == GrantPassword {
+			return "oauth2(" + a.Username + ", client " + a.ClientID + ")"
+		}
 		return "oauth2(" + a.ClientID + ")"
 	}
 	return string(AuthNone)
@@ -224,7 +263,7 @@ func (a AuthSettings) GoString() string { return a.String() }
 // not reveal the secret.
 func (a AuthSettings) Fingerprint() string {
 	h := sha256.New()
-	for _, f := range append([]string{string(a.Type), a.Username, a.Password, a.Workstation, a.TokenURL, a.ClientID, a.ClientSecret}, a.Scopes...) {
+	for _, f := range append([]string{string(a.Type), string(a.Grant), a.Username, a.Password, a.Workstation, a.TokenURL, a.ClientID, a.ClientSecret, a.RefreshTokenFile}, a.Scopes...) {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 	}
