@@ -108,7 +108,10 @@ type Auth struct {
 	Password     Secret `yaml:"password,omitempty"`
 	PasswordFile string `yaml:"password_file,omitempty"`
 
-	// The rest is for type oauth2 (client-credentials flow).
+	// The rest is for type oauth2. Grant is the effective grant
+	// (probe.GrantClientCredentials when left out); the password grant
+	// also takes Username and Password(File).
+	Grant probe.OAuth2Grant `yaml:"grant,omitempty"`
 
 	// TenantID is a lower-case GUID or tenant domain; empty when only
 	// TokenURL was given.
@@ -117,11 +120,20 @@ type Auth struct {
 	// ClientSecret is only the inline secret, like Password.
 	ClientSecret     Secret `yaml:"client_secret,omitempty"`
 	ClientSecretFile string `yaml:"client_secret_file,omitempty"`
-	// Scope is the effective scope (probe.DefaultOAuth2Scope when left out).
-	Scope string `yaml:"scope,omitempty"`
+	// Scopes are the effective scopes: as given, or the grant's default
+	// (probe.DefaultOAuth2Scope for client credentials,
+	// probe.DefaultDelegatedScopes for the others).
+	Scopes []string `yaml:"scope,omitempty"`
 	// TokenURL is the effective token endpoint: as given, or built from
 	// TenantID with probe.DefaultOAuth2TokenURL.
 	TokenURL string `yaml:"token_url,omitempty"`
+	// DeviceAuthURL is the effective device authorization endpoint of the
+	// refresh-token grant (the login command's), like TokenURL.
+	DeviceAuthURL string `yaml:"device_authorization_url,omitempty"`
+	// RefreshTokenFile is the resolved path of the refresh-token grant's
+	// token file, which the login command writes and every redemption
+	// rewrites.
+	RefreshTokenFile string `yaml:"refresh_token_file,omitempty"`
 }
 
 // Mailbox is one configured probe target.
@@ -240,10 +252,18 @@ func (m *Module) Settings() probe.Settings {
 		s.Auth.Username = m.Auth.Username
 		s.Auth.Password = m.secrets.get().password
 	case probe.AuthOAuth2:
-		s.Auth.TokenURL = m.Auth.TokenURL
-		s.Auth.ClientID = m.Auth.ClientID
+		a := m.Auth
+		s.Auth.Grant = a.Grant
+		s.Auth.TokenURL = a.TokenURL
+		s.Auth.DeviceAuthURL = a.DeviceAuthURL
+		s.Auth.ClientID = a.ClientID
 		s.Auth.ClientSecret = m.secrets.get().clientSecret
-		s.Auth.Scopes = []string{m.Auth.Scope}
+		s.Auth.Scopes = slices.Clone(a.Scopes)
+		s.Auth.RefreshTokenFile = a.RefreshTokenFile
+		if a.Grant == probe.GrantPassword {
+			s.Auth.Username = a.Username
+			s.Auth.Password = m.secrets.get().password
+		}
 	}
 	return s
 }

@@ -185,14 +185,14 @@ func TestGoodConfigFillsDefaultsAndKeepsExplicitValues(t *testing.T) {
 		{"oauth2 auth type", online.Auth.Type, probe.AuthOAuth2},
 		{"oauth2 tenant", online.Auth.TenantID, "contoso.onmicrosoft.com"},
 		{"oauth2 client id", online.Auth.ClientID, "6731de76-14a6-49ae-97bc-6eba6914391e"},
-		{"oauth2 default scope", online.Auth.Scope, probe.DefaultOAuth2Scope},
+		{"oauth2 default scope", online.Auth.Scopes, []string{probe.DefaultOAuth2Scope}},
 		{"oauth2 default token url is built from the tenant", online.Auth.TokenURL,
 			"https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"},
 		{"client_secret_file is resolved against the base directory", online.Auth.ClientSecretFile, filepath.Join(env.dir, "secrets", "client-secret")},
 		{"file client secret is not copied into the exported field", online.Auth.ClientSecret, Secret("")},
 		{"explicit token_url needs no tenant", sovereign.Auth.TenantID, ""},
 		{"explicit token_url is kept", sovereign.Auth.TokenURL, "https://login.microsoftonline.us/contoso.onmicrosoft.us/oauth2/v2.0/token"},
-		{"explicit scope", sovereign.Auth.Scope, "https://outlook.office365.us/.default"},
+		{"explicit scope", sovereign.Auth.Scopes, []string{"https://outlook.office365.us/.default"}},
 
 		{"expect is read with canonical hosts and protocols", dave.Expect, &probe.Expectations{
 			EndpointHost: "autodiscover-s.outlook.com",
@@ -466,8 +466,24 @@ var badConfigs = map[string][]string{
 		`oauth2_with_password.yml:9: modules.cloud.auth.password: only valid with type: basic or ntlm`,
 	},
 	"oauth2_without_client_id.yml": {`oauth2_without_client_id.yml:4: modules.cloud.auth.client_id: required with type: oauth2`},
-	"oauth2_without_secret.yml":    {`oauth2_without_secret.yml:4: modules.cloud.auth.client_secret: type: oauth2 needs a non-empty client_secret or client_secret_file`},
+	"oauth2_without_secret.yml":    {`oauth2_without_secret.yml:4: modules.cloud.auth.client_secret: type: oauth2 with grant: client_credentials needs a non-empty client_secret or client_secret_file`},
 	"oauth2_without_tenant.yml":    {`oauth2_without_tenant.yml:4: modules.cloud.auth.tenant_id: required with type: oauth2 (or give token_url)`},
+
+	// auth.grant
+	"oauth2_unknown_grant.yml":                        {`oauth2_unknown_grant.yml:7: modules.cloud.auth.grant: unknown grant "implicit" (valid: client_credentials, refresh_token, password)`},
+	"oauth2_refresh_without_file.yml":                 {`oauth2_refresh_without_file.yml:4: modules.cloud.auth.refresh_token_file: required with grant: refresh_token`},
+	"oauth2_refresh_directory_missing.yml":            {`oauth2_refresh_directory_missing.yml:8: modules.cloud.auth.refresh_token_file: refresh token file "testdata/bad/no-such-dir/refresh-token": directory testdata/bad/no-such-dir does not exist`},
+	"oauth2_refresh_file_is_directory.yml":            {`oauth2_refresh_file_is_directory.yml:8: modules.cloud.auth.refresh_token_file: refresh token file "testdata/bad" is not a regular file`},
+	"oauth2_refresh_parent_is_file.yml":               {`oauth2_refresh_parent_is_file.yml:8: modules.cloud.auth.refresh_token_file: refresh token file "testdata/bad/password.txt/refresh-token": testdata/bad/password.txt is not a directory`},
+	"oauth2_refresh_with_secret.yml":                  {`oauth2_refresh_with_secret.yml:9: modules.cloud.auth.client_secret: only valid with grant: client_credentials or grant: password (the device sign-in needs a public client`},
+	"oauth2_refresh_scope_without_offline_access.yml": {`oauth2_refresh_scope_without_offline_access.yml:9: modules.cloud.auth.scope: grant: refresh_token needs offline_access among the scopes`},
+	"oauth2_client_credentials_two_scopes.yml":        {`oauth2_client_credentials_two_scopes.yml:8: modules.cloud.auth.scope: grant: client_credentials takes exactly one scope`},
+	"oauth2_client_credentials_with_refresh_file.yml": {`oauth2_client_credentials_with_refresh_file.yml:9: modules.cloud.auth.refresh_token_file: only valid with grant: refresh_token`},
+	"oauth2_password_without_username.yml":            {`oauth2_password_without_username.yml:4: modules.cloud.auth.username: required with grant: password`},
+	"oauth2_password_not_upn.yml":                     {`oauth2_password_not_upn.yml:8: modules.cloud.auth.username: "CONTOSO\\probe" is not a user principal name (user@domain)`},
+	"oauth2_refresh_token_url_without_device_url.yml": {`oauth2_refresh_token_url_without_device_url.yml:4: modules.cloud.auth.device_authorization_url: required with grant: refresh_token and a token_url (or give tenant_id)`},
+	"oauth2_consumers_tenant.yml":                     {`oauth2_consumers_tenant.yml:6: modules.cloud.auth.tenant_id: "consumers" signs in personal Microsoft accounts`},
+	"oauth2_device_url_http.yml":                      {`oauth2_device_url_http.yml:9: modules.cloud.auth.device_authorization_url: "http://login.example.test/devicecode" must be an https URL: the refresh token is sent to it`},
 
 	// check_all_addresses and v2
 	"check_all_addresses_not_bool.yml": {`check_all_addresses_not_bool.yml:3: modules.hq.check_all_addresses: must be true or false, not "yes please"`},
@@ -591,7 +607,8 @@ func TestRedactedShowsEffectiveConfigWithoutSecrets(t *testing.T) {
 		"password_file: " + filepath.Join(env.dir, "secrets", "probe-password"),
 		"client_secret: <secret>",
 		"client_secret_file: " + filepath.Join(env.dir, "secrets", "client-secret"),
-		"scope: " + probe.DefaultOAuth2Scope, // default filled in
+		"scope:\n        - " + probe.DefaultOAuth2Scope, // default filled in
+		"grant: client_credentials",
 		"token_url: https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
 		"check_all_addresses: false",
 		"check_all_addresses: true",
@@ -936,7 +953,7 @@ func TestSettingsCarryTheNewAuthTypes(t *testing.T) {
 		t.Run(name+" module hands its client credentials to the probe and hides them in print", func(t *testing.T) {
 			m := mustModule(t, cfg, name)
 			a := m.Settings().Auth
-			if a.Type != probe.AuthOAuth2 || a.TokenURL != m.Auth.TokenURL || a.ClientID != m.Auth.ClientID || !slices.Equal(a.Scopes, []string{m.Auth.Scope}) {
+			if a.Type != probe.AuthOAuth2 || a.TokenURL != m.Auth.TokenURL || a.ClientID != m.Auth.ClientID || !slices.Equal(a.Scopes, m.Auth.Scopes) {
 				t.Errorf("oauth2 settings %s with token URL %q, scopes %v", a, a.TokenURL, a.Scopes)
 			}
 			if a.ClientSecret == "" {
@@ -1117,11 +1134,11 @@ func TestOAuth2FieldsAreNormalisedAndDefaulted(t *testing.T) {
 		{"token_url wins over the tenant's default", "tenant_id: contoso.onmicrosoft.com, token_url: \"https://login.example.test:8443/t?x=1\"",
 			func(a Auth) any { return a.TokenURL }, "https://login.example.test:8443/t?x=1", ""},
 		{"scope defaults to Exchange Online", "tenant_id: contoso.onmicrosoft.com",
-			func(a Auth) any { return a.Scope }, probe.DefaultOAuth2Scope, ""},
+			func(a Auth) any { return a.Scopes }, []string{probe.DefaultOAuth2Scope}, ""},
 		{"plain scope string", "tenant_id: contoso.onmicrosoft.com, scope: EWS.AccessAsApp",
-			func(a Auth) any { return a.Scope }, "EWS.AccessAsApp", ""},
+			func(a Auth) any { return a.Scopes }, []string{"EWS.AccessAsApp"}, ""},
 		{"null scope means default", "tenant_id: contoso.onmicrosoft.com, scope: null",
-			func(a Auth) any { return a.Scope }, probe.DefaultOAuth2Scope, ""},
+			func(a Auth) any { return a.Scopes }, []string{probe.DefaultOAuth2Scope}, ""},
 		{"empty scope", "tenant_id: contoso.onmicrosoft.com, scope: \"\"", nil, nil, "auth.scope: must not be empty"},
 		{"scope URL with another scheme", "tenant_id: contoso.onmicrosoft.com, scope: \"ftp://outlook.office365.com/.default\"", nil, nil, "is not an absolute https URL"},
 		{"token_url without scheme", "token_url: login.example.test/token", nil, nil, "auth.token_url: \"login.example.test/token\" is not an absolute https URL"},
@@ -1274,7 +1291,7 @@ func TestNewFieldsAppearInFuzzSeeds(t *testing.T) {
 			all.Write(readFileT(t, f))
 		}
 	}
-	for _, want := range []string{"type: ntlm", "type: oauth2", "client_secret_file:", "token_url:", "v2_json", "check_all_addresses:", "expect:", "cert_min_days:"} {
+	for _, want := range []string{"type: ntlm", "type: oauth2", "client_secret_file:", "token_url:", "v2_json", "check_all_addresses:", "expect:", "cert_min_days:", "grant: refresh_token", "grant: password", "refresh_token_file:", "device_authorization_url:"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("no seed contains %q", want)
 		}

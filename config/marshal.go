@@ -77,8 +77,16 @@ func withDefaults(m *Module) *Module {
 	if c.Auth.Type == "" {
 		c.Auth.Type = d.Auth.Type
 	}
-	if c.Auth.Type == probe.AuthOAuth2 && c.Auth.Scope == "" {
-		c.Auth.Scope = probe.DefaultOAuth2Scope
+	if c.Auth.Type == probe.AuthOAuth2 {
+		if c.Auth.Grant == "" {
+			c.Auth.Grant = probe.GrantClientCredentials
+		}
+		if len(c.Auth.Scopes) == 0 {
+			c.Auth.Scopes = []string{probe.DefaultOAuth2Scope}
+			if c.Auth.Grant != probe.GrantClientCredentials {
+				c.Auth.Scopes = slices.Clone(probe.DefaultDelegatedScopes)
+			}
+		}
 	}
 	return &c
 }

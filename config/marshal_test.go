@@ -3,6 +3,7 @@ package config
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestMarshalWritesWhatParseReadsBack(t *testing.T) {
 		onprem.Auth.Password != filePassword || onprem.ConnectTo["autodiscover.contoso.test:443"] != "127.0.0.1:8443" {
 		t.Errorf("onprem settings %+v", onprem)
 	}
-	if c := cfg.Modules["cloud"]; c.V2 == nil || c.Settings().Auth.ClientSecret != filePassword || c.Auth.Scope != probe.DefaultOAuth2Scope {
+	if c := cfg.Modules["cloud"]; c.V2 == nil || c.Settings().Auth.ClientSecret != filePassword || !slices.Equal(c.Auth.Scopes, []string{probe.DefaultOAuth2Scope}) {
 		t.Errorf("cloud module %+v", c)
 	}
 	if mb, _ := cfg.Mailbox("alice"); mb.Expect == nil || *mb.Expect.MaxRedirects != 2 || mb.Labels["site"] != "hq" {

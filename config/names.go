@@ -289,14 +289,21 @@ func canonicalHostName(s string) (string, error) {
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // canonicalTenant checks an Entra ID tenant: a directory GUID or one of the
-// tenant's domains, returned lower-cased.
-func canonicalTenant(s string) (string, error) {
+// tenant's domains, returned lower-cased. The user grants may also name
+// "organizations" (or "common"), where the user's sign-in picks the tenant;
+// an app-only token needs the tenant itself.
+func canonicalTenant(s string, grant probe.OAuth2Grant) (string, error) {
 	if guidRE.MatchString(s) {
 		return strings.ToLower(s), nil
 	}
-	switch strings.ToLower(s) {
-	case "common", "organizations", "consumers":
+	switch alias := strings.ToLower(s); alias {
+	case "common", "organizations":
+		if grant != probe.GrantClientCredentials {
+			return alias, nil
+		}
 		return "", fmt.Errorf("%q is a multi-tenant alias, which cannot issue app-only tokens: give the tenant GUID or domain", s)
+	case "consumers":
+		return "", fmt.Errorf("%q signs in personal Microsoft accounts, which have no Exchange Online mailbox: give the tenant GUID or domain", s)
 	}
 	name, err := canonicalHostName(s)
 	if err != nil || !strings.Contains(name, ".") {
@@ -307,13 +314,13 @@ func canonicalTenant(s string) (string, error) {
 
 // checkScope accepts one OAuth2 scope: an absolute https URL
 // ("https://outlook.office365.com/.default") or a plain token without
-// white space.
+// white space ("offline_access").
 func checkScope(s string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("must not be empty (leave the field out for the default %s)", probe.DefaultOAuth2Scope)
+		return errors.New("must not be empty (leave the field out for the grant's default)")
 	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		return fmt.Errorf("scope %q contains white space: give exactly one scope", s)
+		return fmt.Errorf("scope %q contains white space: give one scope, or a list of them", s)
 	case strings.Contains(s, "://"):
 		u, err := url.Parse(s)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
@@ -323,21 +330,27 @@ func checkScope(s string) error {
 	return nil
 }
 
-// checkTokenURL accepts an absolute https URL without credentials or
-// fragment. Plain http is refused even on loopback: the client secret
-// travels in the request body. Messages show the URL with any password
-// masked.
-func checkTokenURL(s string) error {
+// checkEndpointURL accepts an absolute https URL without credentials or
+// fragment for an identity platform endpoint. Plain http is refused even
+// on loopback: what travels to it (a client secret, a password, a refresh
+// token) must not be readable on the way. Messages show the URL with any
+// password masked.
+func checkEndpointURL(s string, grant probe.OAuth2Grant) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return errors.New("is not a valid URL")
 	}
 	shown := u.Redacted()
+	sent := map[probe.OAuth2Grant]string{
+		probe.GrantClientCredentials: "the client secret",
+		probe.GrantPassword:          "the password",
+		probe.GrantRefreshToken:      "the refresh token",
+	}[grant]
 	switch {
 	case !u.IsAbs() || u.Opaque != "":
 		return fmt.Errorf("%q is not an absolute https URL", shown)
 	case u.Scheme != "https":
-		return fmt.Errorf("%q must be an https URL: the client secret is sent to it", shown)
+		return fmt.Errorf("%q must be an https URL: %s is sent to it", shown, sent)
 	case u.User != nil:
 		return fmt.Errorf("%q must not contain user information", shown)
 	case u.Fragment != "" || strings.Contains(s, "#"):
