@@ -53,8 +53,8 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The server's write timeout is for quick answers; a probe may run to
-	// its deadline.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 10*time.Second))
+	// its deadline, and then gets the time every other answer gets.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeTimeout))
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	prober, _ := cur.Prober(moduleName)

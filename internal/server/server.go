@@ -65,6 +65,9 @@ type Server struct {
 	history *history
 	// backoff withholds credentials after refusals (lockout protection).
 	backoff *probe.Backoff
+	// tokens keeps the refresh tokens across reloads, so that a probe of
+	// the old configuration and one of the new never redeem one twice.
+	tokens *probe.TokenStore
 	// slots bounds the chains running at once.
 	slots chan struct{}
 	// recent serves min_interval mailboxes their last result.
@@ -84,10 +87,12 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	cur, err := Load(o.ConfigFile, probe.Env{Guard: backoff})
+	tokens := probe.NewTokenStore()
+	cur, err := Load(o.ConfigFile, probe.Env{Guard: backoff, Tokens: tokens})
 	if err != nil {
 		return nil, err
 	}
+	logFindings(logger, cur.Config)
 	return &Server{
 		configFile:     o.ConfigFile,
 		timeoutOffset:  o.TimeoutOffset,
@@ -100,6 +105,7 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 		cur:            cur,
 		history:        newHistory(o.HistoryLimit),
 		backoff:        backoff,
+		tokens:         tokens,
 		slots:          make(chan struct{}, max(o.MaxConcurrent, 1)),
 		recent:         newResultCache(),
 		metrics:        newMetrics(),
@@ -120,7 +126,7 @@ func (s *Server) loaded() *Loaded {
 // the running configuration stays; either way the outcome is logged and
 // shows in the reload metrics.
 func (s *Server) Reload() error {
-	cur, err := Load(s.configFile, probe.Env{Guard: s.backoff})
+	cur, err := Load(s.configFile, probe.Env{Guard: s.backoff, Tokens: s.tokens})
 	if err != nil {
 		s.metrics.reloadSuccessful.Set(0)
 		_ = level.Error(s.logger).Log("msg", "configuration reload rejected; the previous configuration stays in use", "file", s.configFile, "err", err)
@@ -145,7 +151,17 @@ func (s *Server) Reload() error {
 	s.metrics.reloadSuccessful.Set(1)
 	s.metrics.reloadSuccessTime.SetToCurrentTime()
 	_ = level.Info(s.logger).Log("msg", "configuration reloaded", "file", s.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
+	logFindings(s.logger, cfg)
 	return nil
+}
+
+// logFindings tells the operator, at every load, what only they can fix
+// (a login that has not run) and what will not work where it is likely
+// used.
+func logFindings(logger kitlog.Logger, cfg *config.Config) {
+	for _, f := range cfg.Findings() {
+		_ = level.Warn(logger).Log("msg", f.Message, "module", f.Module, "problem", f.Problem)
+	}
 }
 
 // BackoffRemaining is how much longer the credentials of the mailbox
