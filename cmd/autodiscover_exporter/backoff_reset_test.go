@@ -10,6 +10,7 @@ import (
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/logging"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
 )
 
@@ -17,7 +18,7 @@ import (
 // that matter here, logging at debug level to nowhere.
 func newTestServer(t *testing.T, configPath string) *server.Server {
 	t.Helper()
-	s, err := server.New(server.Options{ConfigFile: configPath, TimeoutOffset: 500 * time.Millisecond, HistoryLimit: 10, BackoffInitial: 15 * time.Minute, BackoffMax: 4 * time.Hour, MaxConcurrent: 64}, newLogger(io.Discard, "logfmt", "debug").kit)
+	s, err := server.New(server.Options{ConfigFile: configPath, TimeoutOffset: 500 * time.Millisecond, HistoryLimit: 10, BackoffInitial: 15 * time.Minute, BackoffMax: 4 * time.Hour, MaxConcurrent: 64}, logging.New(io.Discard, "logfmt", "debug").Kit)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -7,26 +7,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	kitlog "github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	sloggokit "github.com/tjhop/slog-gokit"
 
 	autodiscoverexporter "github.com/autodiscover-exporter/autodiscover_exporter"
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
+	"github.com/autodiscover-exporter/autodiscover_exporter/internal/logging"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/server"
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
@@ -53,6 +48,7 @@ type options struct {
 	logFormat     string
 	web           *web.FlagConfig
 	probeTarget   string
+	loginModule   string
 	demo          bool
 	// Account lockout protection and load shaping.
 	backoffInitial time.Duration
@@ -93,6 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	probeCmd.Arg("mailbox", "Name of a configured mailbox.").Required().StringVar(&o.probeTarget)
 	probeCmd.Flag("exporter.url", "After a successful probe, reset the credential back-off of this mailbox on the exporter at this URL (e.g. http://localhost:10057).").StringVar(&o.exporterURL)
 
+	loginCmd := app.Command("login", "Sign a module's account in once (OAuth2 device authorization, for grant refresh_token): shows a code to enter in a browser and writes the module's refresh token file.")
+	loginCmd.Arg("module", "Name of a configured module.").Required().StringVar(&o.loginModule)
+
 	exited := false
 	app.Terminate(func(int) { exited = true })
 	cmd, err := app.Parse(args)
@@ -103,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v (try --help)\n", exporterName, err)
 		return 2
 	}
-	logger := newLogger(stderr, o.logFormat, o.logLevel)
+	logger := logging.New(stderr, o.logFormat, o.logLevel)
 	if o.demo {
 		d, err := demo.Start()
 		if err != nil {
@@ -112,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer d.Close()
 		o.configFile = d.ConfigPath
-		_ = level.Warn(logger.kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.Mailboxes), "config", d.ConfigPath)
+		_ = level.Warn(logger.Kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.Mailboxes), "config", d.ConfigPath)
 	}
 
 	switch {
@@ -120,43 +119,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(o, stdout, stderr)
 	case cmd == probeCmd.FullCommand():
 		return probeOnce(o, stdout, stderr)
+	case cmd == loginCmd.FullCommand():
+		return login(o, stdout, stderr)
 	case cmd == serveCmd.FullCommand():
 		return serve(o, logger)
 	}
 	return 2
-}
-
-// logger is the go-kit logger of the exporter plus its slog bridge for
-// exporter-toolkit, so that every line comes out in one format.
-type logger struct {
-	kit  kitlog.Logger
-	slog *slog.Logger
-}
-
-func newLogger(w io.Writer, format, lvl string) logger {
-	var l kitlog.Logger
-	if format == "json" {
-		l = kitlog.NewJSONLogger(kitlog.NewSyncWriter(w))
-	} else {
-		l = kitlog.NewLogfmtLogger(kitlog.NewSyncWriter(w))
-	}
-	l = kitlog.With(l, "ts", kitlog.DefaultTimestampUTC)
-	var allow level.Option
-	var sl slog.Level
-	switch lvl {
-	case "debug":
-		allow, sl = level.AllowDebug(), slog.LevelDebug
-	case "warn":
-		allow, sl = level.AllowWarn(), slog.LevelWarn
-	case "error":
-		allow, sl = level.AllowError(), slog.LevelError
-	default:
-		allow, sl = level.AllowInfo(), slog.LevelInfo
-	}
-	l = level.NewFilter(l, allow)
-	// The bridge adds slog's own caller; the exporter's lines get theirs
-	// from go-kit.
-	return logger{kit: kitlog.With(l, "caller", kitlog.DefaultCaller), slog: slog.New(sloggokit.NewGoKitHandler(l, sl))}
 }
 
 func checkConfig(o options, stdout, stderr io.Writer) int {
@@ -171,16 +139,56 @@ func checkConfig(o options, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	problems := 0
+	for _, f := range cfg.Findings() {
+		fmt.Fprintln(stderr, f)
+		if f.Problem {
+			problems++
+		}
+	}
+	if problems > 0 {
+		fmt.Fprintf(stderr, "%s: loads, but %d problem(s) will make probes fail\n", o.configFile, problems)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: valid, %d module(s), %d mailbox(es)\n", o.configFile, len(cfg.Modules), len(cfg.Mailboxes))
 	return 0
+}
+
+// login runs the device authorization grant for one module in the
+// terminal; Ctrl-C ends it and leaves the refresh token file as it was.
+func login(o options, stdout, stderr io.Writer) int {
+	cur, ok := loadOnce(o, stderr)
+	if !ok {
+		return 1
+	}
+	prober, ok := cur.Prober(o.loginModule)
+	if !ok {
+		fmt.Fprintf(stderr, "%q is not a configured module in %s\n", o.loginModule, o.configFile)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := prober.Login(ctx, stdout); err != nil {
+		fmt.Fprintf(stderr, "login %s: %v\n", o.loginModule, err)
+		return 1
+	}
+	return 0
+}
+
+// loadOnce loads the configuration for a command that runs once.
+func loadOnce(o options, stderr io.Writer) (*server.Loaded, bool) {
+	cur, err := server.Load(o.configFile, probe.Env{})
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+	}
+	return cur, err == nil
 }
 
 // probeOnce is the ExRCA experience in a terminal. It ignores the
 // credential back-off: it is a person's explicit act.
 func probeOnce(o options, stdout, stderr io.Writer) int {
-	cur, err := server.Load(o.configFile, probe.Env{})
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
+	cur, ok := loadOnce(o, stderr)
+	if !ok {
 		return 1
 	}
 	mb, ok := cur.Config.Mailbox(o.probeTarget)
@@ -203,7 +211,7 @@ func probeOnce(o options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.exporterURL != "" {
-		if err := resetBackoff(ctx, o.exporterURL, mb.Name); err != nil {
+		if err := server.ResetBackoff(ctx, o.exporterURL, mb.Name); err != nil {
 			fmt.Fprintf(stderr, "the probe succeeded, but resetting the exporter's back-off failed: %v\n", err)
 			return 1
 		}
@@ -212,30 +220,9 @@ func probeOnce(o options, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// resetBackoff asks a running exporter to send credentials for the mailbox
-// again: a person just proved they work.
-func resetBackoff(ctx context.Context, base, target string) error {
-	u := strings.TrimSuffix(base, "/") + "/-/backoff/reset?" + url.Values{"target": {target}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set(server.ActionHeader, "1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return nil
-}
-
 // serve runs the HTTP service until SIGINT or SIGTERM; SIGHUP reloads the
 // configuration.
-func serve(o options, lg logger) int {
+func serve(o options, lg logging.Logger) int {
 	srv, err := server.New(server.Options{
 		ConfigFile:     o.configFile,
 		TimeoutOffset:  time.Duration(o.timeoutOffset * float64(time.Second)),
@@ -248,14 +235,14 @@ func serve(o options, lg logger) int {
 		EnablePprof:    o.enablePprof,
 		MaxConnections: o.maxConns,
 		AllowedHosts:   o.allowedHosts,
-	}, lg.kit)
+	}, lg.Kit)
 	if err != nil {
-		_ = level.Error(lg.kit).Log("msg", "cannot load the configuration", "file", o.configFile, "err", err)
+		_ = level.Error(lg.Kit).Log("msg", "cannot load the configuration", "file", o.configFile, "err", err)
 		return 1
 	}
-	_ = level.Info(lg.kit).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
+	_ = level.Info(lg.Kit).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
 	cfg := srv.Config()
-	_ = level.Info(lg.kit).Log("msg", "configuration loaded", "file", o.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
+	_ = level.Info(lg.Kit).Log("msg", "configuration loaded", "file", o.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -267,8 +254,8 @@ func serve(o options, lg logger) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go reloadOn(ctx, hup, srv)
-	if err := srv.ListenAndServe(ctx, o.web, lg.slog); err != nil {
-		_ = level.Error(lg.kit).Log("msg", "cannot serve", "err", err)
+	if err := srv.ListenAndServe(ctx, o.web, lg.Slog); err != nil {
+		_ = level.Error(lg.Kit).Log("msg", "cannot serve", "err", err)
 		return 1
 	}
 	return 0
