@@ -12,8 +12,9 @@ import (
 
 // Files next to the demo configuration, named in it relative to it.
 const (
-	caFile       = "lab-ca.pem"
-	passwordFile = "demo.password"
+	caFile             = "lab-ca.pem"
+	passwordFile       = "demo.password"
+	refreshTokenSuffix = ".refresh-token"
 )
 
 // LabModule is a module that reaches the estate: its DNS server, its CA
@@ -50,6 +51,13 @@ func (d *Demo) writeConfig() error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, passwordFile), []byte(Password+"\n"), 0o600); err != nil {
 		return err
+	}
+	for _, m := range d.Mailboxes {
+		if m.auth != nil && m.auth.RefreshTokenFile != "" {
+			if err := os.WriteFile(filepath.Join(dir, m.auth.RefreshTokenFile), []byte(m.Lab.RefreshToken+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
 	}
 	d.ConfigPath = filepath.Join(dir, "demo.yml")
 	return WriteConfig(d.ConfigPath, d.config())

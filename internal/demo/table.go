@@ -77,9 +77,22 @@ func realEstateMailboxes() []entry {
 				return e.AddNTLMOnly("ntlm.test", "CONTOSO", "nina", Password)
 			}},
 		{Mailbox: Mailbox{Name: "oauth-olga", Description: "OAuth2 only: an app-only token from the token endpoint answers the Bearer challenge", Labels: labels("cloud", "oauth"),
-			auth: &config.Auth{Type: probe.AuthOAuth2, ClientID: "demo-app", ClientSecretFile: passwordFile, TokenURL: "https://" + lab.TokenHost + "/demo-tenant/oauth2/v2.0/token"}},
+			auth: &config.Auth{Type: probe.AuthOAuth2, ClientID: AppClientID, ClientSecretFile: passwordFile, TokenURL: tokenURL}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
-				mb, _, err := e.AddOAuth2Only("cloudonly.test", "olga", "demo-app", Password)
+				mb, _, err := e.AddOAuth2Only("cloudonly.test", "olga", AppClientID, Password)
+				return mb, err
+			}},
+		{Mailbox: Mailbox{Name: "hma-hana", Description: "hybrid with modern authentication: on premises and Exchange Online both take the user's delegated token, redeemed from the refresh token a login wrote; Basic is switched off", Labels: labels("hq", "hybrid"),
+			auth:   delegatedAuth("hma-hana"),
+			expect: &probe.Expectations{EndpointHost: lab.ModernFrontDoor, EWSURLHost: "outlook." + lab.ModernDomain}},
+			build: signedIn(func(e *lab.Estate) (lab.Mailbox, error) { return e.AddHybridModernAuth("hma.test", "hana", Password) })},
+		{Mailbox: Mailbox{Name: "apponly-pat", Description: "broken on purpose: an app-only token (client credentials), which Exchange Online's POX Autodiscover answers with error 500 as if the mailbox did not exist", Labels: labels("cloud", "oauth"),
+			auth: &config.Auth{Type: probe.AuthOAuth2, ClientID: AppClientID, ClientSecretFile: passwordFile, TokenURL: tokenURL}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				mb, err := e.AddExchangeOnline("apponly.test", "pat", Password)
+				if err == nil {
+					err = registerApp(e)
+				}
 				return mb, err
 			}},
 		{Mailbox: Mailbox{Name: "v2-quinn", Description: "Exchange Online through Autodiscover v2 (autodiscover.json), anonymously", Labels: labels("cloud", "v2"),
@@ -95,6 +108,51 @@ func realEstateMailboxes() []entry {
 				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
 			}},
 	}...)
+}
+
+// The demo's app registrations in the lab's Entra ID: a confidential
+// client for app-only tokens, and a public client (public client flows
+// on) for the device sign-in of the login command.
+const (
+	AppClientID    = "demo-app"
+	PublicClientID = "demo-public-app"
+	tokenURL       = "https://" + lab.TokenHost + "/demo-tenant/oauth2/v2.0/token"
+	deviceAuthURL  = "https://" + lab.TokenHost + "/demo-tenant/oauth2/v2.0/devicecode"
+)
+
+// delegatedAuth is the refresh-token grant through the public client,
+// with the refresh token file named after the mailbox.
+func delegatedAuth(name string) *config.Auth {
+	return &config.Auth{Type: probe.AuthOAuth2, Grant: probe.GrantRefreshToken, ClientID: PublicClientID,
+		TokenURL: tokenURL, DeviceAuthURL: deviceAuthURL, RefreshTokenFile: name + refreshTokenSuffix}
+}
+
+// signedIn builds a mailbox as build does and signs its user in, as the
+// login command would have: the returned mailbox carries the refresh
+// token the demo writes to the module's refresh token file.
+func signedIn(build func(*lab.Estate) (lab.Mailbox, error)) func(*lab.Estate) (lab.Mailbox, error) {
+	return func(e *lab.Estate) (lab.Mailbox, error) {
+		mb, err := build(e)
+		if err != nil {
+			return mb, err
+		}
+		ts, err := e.TokenServer()
+		if err != nil {
+			return mb, err
+		}
+		ts.AddPublicClient(PublicClientID)
+		mb.RefreshToken = ts.IssueRefreshToken(PublicClientID, mb.Username)
+		return mb, nil
+	}
+}
+
+// registerApp registers the confidential client with the lab's Entra ID.
+func registerApp(e *lab.Estate) error {
+	ts, err := e.TokenServer()
+	if err == nil {
+		ts.AddClient(AppClientID, Password)
+	}
+	return err
 }
 
 // onPremisesWithCert builds a plain on-premises domain whose autodiscover
