@@ -36,6 +36,7 @@ var (
 	addressCertNotAfter = family("address_cert_not_after_timestamp_seconds", "NotAfter of the certificate one address of a TLS host presented (check_all_addresses).", "host", "address")
 	expectationSuccess  = family("expectation_success", "Whether the result met a configured expectation of the mailbox.", "expectation")
 	authBackoff         = family("auth_backoff_seconds", "How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.")
+	failureInfo         = family("probe_failure_info", "The decisive failure of a failed probe: the step that got furthest toward settings, with its class; absent on success.", "method", "host", "step", "class")
 	resultAge           = family("probe_result_age_seconds", "Age of the result served: 0 for a fresh chain, more when min_interval served the last one.")
 )
 
@@ -66,7 +67,7 @@ func New(res *probe.Result, opts Options) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, mobileSyncStatus, resultInfo, protocolInfo,
-		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge} {
+		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge, failureInfo} {
 		ch <- d
 	}
 }
@@ -82,6 +83,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(resultAge, prometheus.GaugeValue, c.opts.ResultAge.Seconds())
 	ch <- prometheus.MustNewConstMetric(authBackoff, prometheus.GaugeValue, r.AuthBackoff.Seconds())
 	ch <- prometheus.MustNewConstMetric(redirectHops, prometheus.GaugeValue, float64(r.RedirectHops))
+	if f := r.Failure; f != nil && !r.Success {
+		ch <- prometheus.MustNewConstMetric(failureInfo, prometheus.GaugeValue, 1, string(f.Method), HostLabel(f.Host), string(f.Step), string(f.Class))
+	}
 
 	for _, s := range lastPerSeries(r.Steps) {
 		lv := []string{strconv.Itoa(s.Hop), string(s.Method), HostLabel(s.Host), string(s.Name)}

@@ -247,3 +247,22 @@ autodiscover_protocol_info{encryption="tls",port="587",server="smtp.mail.test",t
 		t.Errorf("a MobileSync Status reached response_error_code")
 	}
 }
+
+func TestFailureInfoNamesTheDecisiveStepOfAFailedProbeOnly(t *testing.T) {
+	failed := &probe.Result{
+		Reason: "the certificate of autodiscover.contoso.test expired on 2026-01-01 (autodiscover host)",
+		Steps:  []probe.Step{{Hop: 0, Method: probe.MethodAutodiscoverDomain, Host: "Autodiscover.Contoso.test.", Name: probe.StepCertValidity, ErrorClass: probe.ClassExpired}},
+		Failure: &probe.Failure{Method: probe.MethodAutodiscoverDomain, Host: "Autodiscover.Contoso.test.", Step: probe.StepCertValidity, Class: probe.ClassExpired,
+			Sentence: "the certificate of autodiscover.contoso.test expired on 2026-01-01 (autodiscover host)"},
+	}
+	want := `# HELP autodiscover_probe_failure_info The decisive failure of a failed probe: the step that got furthest toward settings, with its class; absent on success.
+# TYPE autodiscover_probe_failure_info gauge
+autodiscover_probe_failure_info{class="expired",host="autodiscover.contoso.test",method="autodiscover_domain",step="cert_validity"} 1
+`
+	if err := testutil.CollectAndCompare(New(failed, Options{}), strings.NewReader(want), "autodiscover_probe_failure_info"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(New(successResult(), Options{}), "autodiscover_probe_failure_info"); n != 0 {
+		t.Errorf("failure_info has %d series on a successful probe", n)
+	}
+}

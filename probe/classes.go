@@ -87,6 +87,11 @@ const (
 	ClassBadAddress       ErrorClass = "bad_address"        // a mailbox address that is refused before any traffic
 )
 
+// Verdicts without a step.
+const (
+	ClassExpectationNotMet ErrorClass = "expectation_not_met" // every step passed, an expectation did not
+)
+
 // ErrorClasses is the whole vocabulary, in the order of the groups above.
 var ErrorClasses = []ErrorClass{
 	ClassNXDomain, ClassNoRecords, ClassServFail, ClassDNSError, ClassNoUsableSRV,
@@ -96,6 +101,7 @@ var ErrorClasses = []ErrorClass{
 	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,
 	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassNoSettings, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
+	ClassExpectationNotMet,
 }
 
 // Error is every failure the probe reports: a failed step, an answer that

@@ -329,7 +329,7 @@ func TestAHybridWithModernAuthEndsInExchangeOnlineWithTheUsersToken(t *testing.T
 		{"app-only token", cloudOnly.Address, withModule(appOnly, cloudOnly.AllowedDomains), false,
 			"Autodiscover error 500 from " + lab.ModernFrontDoor + " (a redirect): The email address can't be found. (the token was app-only"},
 		{"a delegated token for another resource", cloudOnly.Address, withModule(graph, cloudOnly.AllowedDomains), false,
-			"no method reached an Autodiscover server"},
+			"autodiscover-s.office365.test refused the credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package probe
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -139,13 +138,17 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 	default:
 		reason = "Autodiscover v2 failed: " + r.v2Failure() + "; and " + reason
 	}
-	if failed := r.checkExpectations(); len(failed) > 0 {
+	failed := r.checkExpectations()
+	if len(failed) > 0 {
 		if res.Success {
 			reason = "expectation not met: " + strings.Join(failed, ", ")
 		}
 		res.Success = false
 	}
 	res.Reason = printable(reason, maxReasonBytes)
+	if !res.Success {
+		res.Failure = r.decisiveFailure(pox, v2, failed)
+	}
 }
 
 // discover runs the candidate methods for the mailbox and, after each
@@ -203,15 +206,46 @@ func (r *run) newTarget(method Method, u *url.URL) target {
 	return target{hop: r.hop, method: method, mailbox: r.mailbox, host: strings.ToLower(u.Hostname()), port: portOf(u), url: u.String()}
 }
 
-// failureSummary explains a failed chain in one sentence.
+// failureSummary explains a failed chain in one sentence: its decisive
+// failure.
 func (r *run) failureSummary(ctx context.Context) string {
-	prefix := "no method reached an Autodiscover server for " + r.mailbox
+	prefix := ""
 	if ctx.Err() != nil {
-		prefix = "the deadline was reached"
+		prefix = "the deadline was reached; "
 	}
-	if r.rec.lastFailure < 0 {
-		return prefix
+	i := decisiveStep(r.rec.steps, isPOXStep)
+	if i < 0 {
+		return prefix + "no method reached an Autodiscover server for " + r.mailbox
 	}
-	f := r.rec.steps[r.rec.lastFailure]
-	return fmt.Sprintf("%s; last failure: %s %s on %s (%s)", prefix, f.Method, f.Name, f.Host, f.ErrorClass)
+	return prefix + newFailure(r.rec.steps, i, r.res.Certificates).Sentence
+}
+
+// isV2Step tells v2_json's steps (method v2_<protocol>) from the POX
+// chain's; v2_endpoint is a POX candidate.
+func isV2Step(st Step) bool {
+	return st.Method != MethodV2Endpoint && strings.HasPrefix(string(st.Method), MethodV2Prefix)
+}
+
+func isPOXStep(st Step) bool { return !isV2Step(st) }
+
+// decisiveFailure is the Failure of a failed run: the POX chain's when it
+// failed, else v2's, else the expectations'.
+func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
+	res := r.res
+	var keep func(Step) bool
+	switch {
+	case pox && !res.ChainSuccess:
+		keep = isPOXStep
+	case v2 && !r.v2OK():
+		keep = isV2Step
+	default:
+		return &Failure{Step: StepExpectations, Class: ClassExpectationNotMet, StepIndex: -1,
+			Sentence: printable("expectation not met: "+strings.Join(unmet, ", "), maxReasonBytes)}
+	}
+	if i := decisiveStep(res.Steps, keep); i >= 0 {
+		return newFailure(res.Steps, i, res.Certificates)
+	}
+	// Nothing was tried (every candidate had been visited, or the
+	// deadline came first): no step to name.
+	return &Failure{Class: ClassNotFound, StepIndex: -1, Sentence: res.Reason}
 }

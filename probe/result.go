@@ -9,6 +9,8 @@ type Result struct {
 	Success bool
 	// Reason says in one sentence why the run failed (empty on success).
 	Reason string
+	// Failure is the decisive failure of a failed run (nil on success).
+	Failure *Failure
 	// FinalURL is the Autodiscover URL that returned settings (or the error).
 	FinalURL     string
 	RedirectHops int
