@@ -289,7 +289,7 @@ func TestRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T) {
 
 	// The broken demo mailboxes fire exactly the expected alerts.
 	want := map[string]struct{ label, values string }{
-		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,longchain-judy,loop-erin,retired-gina"},
+		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,expired-dora,longchain-judy,loop-erin,retired-gina"},
 		"AutodiscoverExpectationFailed":             {"instance", "longchain-judy"},
 		"AutodiscoverNodeFailing":                   {"host", "autodiscover.pool.test"},
 		"AutodiscoverCertificateExpiringSoon":       {"host", "autodiscover.expiring.test"},

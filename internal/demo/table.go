@@ -30,6 +30,7 @@ func table() []entry {
 // runs into.
 func basicMailboxes() []entry {
 	expired := time.Now().Add(-72 * time.Hour)
+	expiredServer := &sharedOnPremises{domain: "expired.test", notBefore: expired.AddDate(-1, 0, 0), notAfter: expired}
 	return []entry{
 		{Mailbox: Mailbox{Name: "hybrid-alice", Description: "hybrid: the domain root shows a web host's certificate, on-premises redirects to Exchange Online", Labels: labels("hq", "hybrid"),
 			expect: &probe.Expectations{EndpointHost: lab.CloudPod, EWSURLHost: "outlook." + lab.CloudDomain, MaxRedirects: hops(3), Protocols: []string{"mapiHttp", "EXHTTP"}, CertMinDays: 14}},
@@ -41,7 +42,9 @@ func basicMailboxes() []entry {
 		{Mailbox: Mailbox{Name: "expiring-frank", Description: "healthy, but the certificate expires in 10 days", Labels: labels("hq", "onprem")},
 			build: onPremisesWithCert("expiring.test", "frank", time.Time{}, time.Now().Add(10*24*time.Hour))},
 		{Mailbox: Mailbox{Name: "expired-dave", Description: "broken: the autodiscover host's certificate expired three days ago", Labels: labels("branch", "onprem")},
-			build: onPremisesWithCert("expired.test", "dave", expired.AddDate(-1, 0, 0), expired)},
+			build: expiredServer.mailbox("dave")},
+		{Mailbox: Mailbox{Name: "expired-dora", Description: "broken: dave's colleague on the same server with the expired certificate (one certificate alert for both)", Labels: labels("branch", "onprem")},
+			build: expiredServer.mailbox("dora")},
 		{Mailbox: Mailbox{Name: "expiring-ivan", Description: "healthy, but the certificate expires in 3 days", Labels: labels("branch", "onprem")},
 			build: onPremisesWithCert("lapsing.test", "ivan", time.Time{}, time.Now().Add(3*24*time.Hour))},
 		{Mailbox: Mailbox{Name: "longchain-judy", Description: "works, but six redirectUrl hops deep where at most three are expected", Labels: labels("hq", "onprem"),
@@ -163,6 +166,30 @@ func onPremisesWithCert(domain, user string, notBefore, notAfter time.Time) func
 		spec := lab.CertSpec{Names: []string{"autodiscover." + domain}, NotBefore: notBefore, NotAfter: notAfter}
 		mb, _, err := e.AddOnPremises(domain, user, Password, lab.WithCert(spec))
 		return mb, err
+	}
+}
+
+// sharedOnPremises is one on-premises server that several demo mailboxes
+// reach, so that an alert about it can be seen to fire once for all.
+type sharedOnPremises struct {
+	domain              string
+	notBefore, notAfter time.Time
+	server              *lab.Autodiscover
+}
+
+// mailbox builds the server with the first user and adds the others to it.
+func (s *sharedOnPremises) mailbox(user string) func(*lab.Estate) (lab.Mailbox, error) {
+	return func(e *lab.Estate) (lab.Mailbox, error) {
+		if s.server == nil {
+			spec := lab.CertSpec{Names: []string{"autodiscover." + s.domain}, NotBefore: s.notBefore, NotAfter: s.notAfter}
+			mb, ad, err := e.AddOnPremises(s.domain, user, Password, lab.WithCert(spec))
+			s.server = ad
+			return mb, err
+		}
+		address := user + "@" + s.domain
+		s.server.AddAccount(address, Password)
+		s.server.SetUser(address, lab.Reply{Settings: &lab.Settings{DisplayName: user, Server: "mail." + s.domain}})
+		return lab.Mailbox{Address: address, Username: address, Password: Password}, nil
 	}
 }
 
