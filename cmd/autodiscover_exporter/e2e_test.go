@@ -323,7 +323,7 @@ func TestCommandLineCheckAndProbe(t *testing.T) {
 	if code, out := run("--config.file="+l.configPath, "probe", "retired-gina"); code != 1 || !strings.Contains(out, "Autodiscover error 500") {
 		t.Errorf("probe retired-gina = %d\n%s; want 1 and the error", code, out)
 	}
-	if code, out := run("--config.file="+l.configPath, "probe", "nobody"); code != 1 || !strings.Contains(out, "not a configured mailbox") {
+	if code, out := run("--config.file="+l.configPath, "probe", "nobody"); code != 2 || !strings.Contains(out, "not a configured mailbox") {
 		t.Errorf("probe nobody = %d %q", code, out)
 	}
 	if strings.Contains(out, l.password) {

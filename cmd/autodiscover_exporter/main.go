@@ -48,6 +48,9 @@ type options struct {
 	logFormat     string
 	web           *web.FlagConfig
 	probeTarget   string
+	probeAddress  string
+	probeModule   string
+	probeOutput   string
 	loginModule   string
 	demo          bool
 	// Account lockout protection and load shaping.
@@ -85,9 +88,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
 	serveCmd := app.Command("serve", "Serve /probe, /metrics and the landing page (the default).").Default()
-	probeCmd := app.Command("probe", "Run the chain for one configured mailbox now, print the step log and exit 0 on success, 1 on failure.")
-	probeCmd.Arg("mailbox", "Name of a configured mailbox.").Required().StringVar(&o.probeTarget)
-	probeCmd.Flag("exporter.url", "After a successful probe, reset the credential back-off of this mailbox on the exporter at this URL (e.g. http://localhost:10057).").StringVar(&o.exporterURL)
+	probeCmd := app.Command("probe", "Run the chain for one configured mailbox (or, with --address, any address of a domain paired with the module) now, print the result and exit 0 on success, 1 on failure, 2 on bad input (unknown mailbox or module, malformed address, invalid configuration: nothing is sent then).")
+	probeCmd.Arg("mailbox", "Name of a configured mailbox (or give --address).").StringVar(&o.probeTarget)
+	probeCmd.Flag("address", "Probe this e-mail address instead of a configured mailbox, with the settings of --module; credentials go only to the domains paired with the module (its mailboxes' domains and allowed_domains).").PlaceHolder("user@domain").StringVar(&o.probeAddress)
+	probeCmd.Flag("module", "Module to probe with: required with --address unless the configuration has exactly one; with a mailbox name it replaces the mailbox's own module.").StringVar(&o.probeModule)
+	probeCmd.Flag("output", "Output format: text, the ExRCA-style step log, or json, the whole result as one document for scripts (see the README for its keys).").Default("text").EnumVar(&o.probeOutput, "text", "json")
+	probeCmd.Flag("exporter.url", "After a successful probe, reset the credential back-off of this mailbox on the exporter at this URL (e.g. http://localhost:10057); needs a mailbox name.").StringVar(&o.exporterURL)
 
 	loginCmd := app.Command("login", "Sign a module's account in once (OAuth2 device authorization, for grant refresh_token): shows a code to enter in a browser and writes the module's refresh token file.")
 	loginCmd.Arg("module", "Name of a configured module.").Required().StringVar(&o.loginModule)
@@ -182,42 +188,6 @@ func loadOnce(o options, stderr io.Writer) (*server.Loaded, bool) {
 		fmt.Fprintf(stderr, "%v\n", err)
 	}
 	return cur, err == nil
-}
-
-// probeOnce is the ExRCA experience in a terminal. It ignores the
-// credential back-off: it is a person's explicit act.
-func probeOnce(o options, stdout, stderr io.Writer) int {
-	cur, ok := loadOnce(o, stderr)
-	if !ok {
-		return 1
-	}
-	mb, ok := cur.Config.Mailbox(o.probeTarget)
-	if !ok {
-		fmt.Fprintf(stderr, "%q is not a configured mailbox in %s\n", o.probeTarget, o.configFile)
-		return 1
-	}
-	prober, _ := cur.Prober(mb.Module)
-	ctx, cancel := context.WithTimeout(context.Background(), prober.Timeout())
-	defer cancel()
-	signalCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := prober.Run(signalCtx, server.Target(mb))
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return 1
-	}
-	res.WriteLog(stdout)
-	if !res.Success {
-		return 1
-	}
-	if o.exporterURL != "" {
-		if err := server.ResetBackoff(ctx, o.exporterURL, mb.Name); err != nil {
-			fmt.Fprintf(stderr, "the probe succeeded, but resetting the exporter's back-off failed: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "Credential back-off of %s reset on %s.\n", mb.Name, o.exporterURL)
-	}
-	return 0
 }
 
 // serve runs the HTTP service until SIGINT or SIGTERM; SIGHUP reloads the
