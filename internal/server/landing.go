@@ -1,7 +1,6 @@
 package server
 
 import (
-	"html/template"
 	"net/http"
 	"net/url"
 	"sort"
@@ -9,39 +8,47 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-kit/log/level"
 	"github.com/prometheus/common/version"
+
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
 // landingTemplate is plain server-side HTML: readable without JavaScript,
 // in a terminal browser, or by a test.
-var landingTemplate = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+var landingTemplate = pageTemplate("landing", `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>autodiscover_exporter</title>
+{{template "style"}}
 <style>
-body { font-family: sans-serif; margin: 2em; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
-.ok { color: #1a7f37; } .fail { color: #cf222e; } .none { color: #666; }
+table#mailboxes { width: 100%; }
+#mailboxes td.name { max-width: 12em; }
+#mailboxes td.name a { font-weight: 600; white-space: nowrap; }
+#mailboxes > tbody > tr > td:nth-child(2) { min-width: 16em; max-width: 21em; }
+#mailboxes td.fail .reason { overflow-wrap: anywhere; }
+#mailboxes td.when .links { font-size: .85em; margin-top: .25em; }
 </style>
 </head>
 <body>
 <h1>autodiscover_exporter</h1>
-{{if .Demo}}<p id="demo-banner" style="background:#fff8c5;border:1px solid #d4a72c;padding:0.5em"><strong>Demo mode:</strong> these mailboxes live in a simulated Exchange estate on loopback. Nothing here is real; no credentials and no network are used.</p>
-{{end}}<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
+{{template "banner" .Demo}}<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
 <p><a href="metrics">Exporter metrics</a> · <a href="sd">Service discovery (/sd)</a> · <a href="config">Configuration</a> · <a href="-/healthy">Health</a></p>
 <h2>Mailboxes</h2>
 <table id="mailboxes">
-<thead><tr><th>Mailbox</th><th>Module</th><th>Labels</th><th>Last result</th><th>When</th><th>Duration</th><th>Hops</th><th>Step log</th><th>Probe now</th></tr></thead>
+<thead><tr><th>Mailbox</th><th>Last result</th><th>Autodiscover path</th><th title="days left on the certificate of the chain that ends first">Certificate</th><th>Last probe</th></tr></thead>
 <tbody>
-{{range .Mailboxes}}<tr>
-<td>{{.Name}}</td><td>{{.Module}}</td><td>{{.Labels}}</td>
-{{if .Probed}}<td class="{{if .Success}}ok{{else}}fail{{end}}">{{if .Success}}success{{else}}failure{{end}}{{if .Reason}}: {{.Reason}}{{end}}</td><td>{{.When}}</td><td>{{.Duration}}</td><td>{{.Hops}}</td><td><a href="{{.LogURL}}">last step log</a></td>
-{{else}}<td class="none">not probed yet</td><td></td><td></td><td></td><td></td>{{end}}
-<td><a href="{{.ProbeURL}}">debug probe</a></td>
+{{range .Mailboxes}}<tr class="mailbox" id="mailbox-{{.Name}}" data-state="{{.State}}">
+<td class="name"><a href="{{.PageURL}}">{{.Name}}</a><div class="meta">{{.Module}}</div>{{with .Labels}}<div class="meta">{{.}}</div>{{end}}</td>
+{{if .Probed}}{{if .Success}}<td class="ok">success</td>{{else}}<td class="fail">failure<div class="reason">{{.Reason}}</div></td>{{end}}
+<td class="path">{{template "hops" .Path}}</td>
+{{template "certdays" .Cert}}
+<td class="when"><time datetime="{{.When}}">{{.WhenText}}</time><div class="meta">{{.Duration}} · {{.Hops}} redirect hop(s)</div>
+<div class="links"><a href="{{.PageURL}}">step tree</a> · <a href="{{.LogURL}}">last step log</a> · <a href="{{.ProbeURL}}">debug probe</a></div></td>
+{{else}}<td class="none">not probed yet</td><td></td><td class="cert-days cert-none"></td><td class="when"><div class="links"><a href="{{.ProbeURL}}">debug probe</a></div></td>{{end}}
 </tr>
-{{else}}<tr><td colspan="9">No mailboxes are configured.</td></tr>
+{{else}}<tr><td colspan="5">No mailboxes are configured.</td></tr>
 {{end}}</tbody>
 </table>
 <h2>Recent probes</h2>
@@ -54,15 +61,22 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 </table>
 </body>
 </html>
-`))
+`)
 
 type mailboxRow struct {
 	Name, Module, Labels string
-	Probed, Success      bool
-	Reason               string
-	When, Duration       string
-	Hops                 int
-	LogURL, ProbeURL     string
+	// State is success, failure or unprobed, for a test or a user style
+	// sheet to select on.
+	State           string
+	Probed, Success bool
+	// Reason is the decisive failure's sentence.
+	Reason string
+	// When is RFC 3339, for machines; WhenText is for people.
+	When, WhenText, Duration  string
+	Hops                      int
+	Path                      []pathHop
+	Cert                      certDays
+	PageURL, LogURL, ProbeURL string
 }
 
 type recentRow struct {
@@ -71,38 +85,62 @@ type recentRow struct {
 	LogURL               string
 }
 
+// landingPage is what the landing template shows.
+type landingPage struct {
+	Demo      bool
+	Version   string
+	Mailboxes []mailboxRow
+	Recent    []recentRow
+}
+
+// handleLanding serves "/", and 404 for any path no route claims.
 func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
+	setPageHeaders(w)
+	// The page is written as it renders: with thousands of mailboxes it
+	// is megabytes, and a failure half-way can only mean the client left.
+	if err := landingTemplate.Execute(w, s.landingPage(time.Now())); err != nil {
+		_ = level.Debug(s.logger).Log("msg", "writing the landing page failed", "err", err)
+	}
+}
+
+// landingPage gathers every mailbox's last result as seen at now.
+func (s *Server) landingPage(now time.Time) landingPage {
 	cfg := s.Config()
-	data := struct {
-		Demo      bool
-		Version   string
-		Mailboxes []mailboxRow
-		Recent    []recentRow
-	}{Demo: s.demo, Version: version.Version}
+	page := landingPage{Demo: s.demo, Version: version.Version, Mailboxes: make([]mailboxRow, 0, len(cfg.Mailboxes))}
 	for _, mb := range cfg.Mailboxes {
 		row := mailboxRow{
 			Name:     mb.Name,
 			Module:   mb.Module,
 			Labels:   formatLabels(mb.Labels),
+			PageURL:  "mailbox?" + url.Values{"target": {mb.Name}}.Encode(),
 			ProbeURL: "probe?" + url.Values{"target": {mb.Name}, "debug": {"true"}}.Encode(),
+			State:    "unprobed",
 		}
 		if rec, ok := s.history.lastOf(mb.Name); ok {
+			res := rec.Result
 			row.Probed = true
-			row.Success = rec.Result.Success
-			row.Reason = rec.Result.Reason
+			row.State = "failure"
+			if res.Success {
+				row.State = "success"
+			}
+			row.Success = res.Success
+			row.Reason = failureSentence(res)
 			row.When = rec.When.UTC().Format(time.RFC3339)
-			row.Duration = rec.Result.Duration.Round(time.Millisecond).String()
-			row.Hops = rec.Result.RedirectHops
+			row.WhenText = rec.When.UTC().Format(whenLayout)
+			row.Duration = res.Duration.Round(time.Millisecond).String()
+			row.Hops = res.RedirectHops
+			row.Path = chainPath(res)
+			row.Cert = earliestCertificate(res, now)
 			row.LogURL = "logs?id=" + strconv.FormatInt(rec.ID, 10)
 		}
-		data.Mailboxes = append(data.Mailboxes, row)
+		page.Mailboxes = append(page.Mailboxes, row)
 	}
 	for _, rec := range s.history.recentFirst() {
-		data.Recent = append(data.Recent, recentRow{
+		page.Recent = append(page.Recent, recentRow{
 			When:    rec.When.UTC().Format(time.RFC3339),
 			Target:  rec.Target,
 			Module:  rec.Module,
@@ -110,10 +148,22 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
 			LogURL:  "logs?id=" + strconv.FormatInt(rec.ID, 10),
 		})
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := landingTemplate.Execute(w, data); err != nil {
-		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
+	return page
+}
+
+// whenLayout is how the pages show a probe's time to people.
+const whenLayout = "2006-01-02 15:04:05 MST"
+
+// failureSentence says why a failed run failed: its decisive failure, or
+// the reason when there is none (a result made up for a deadline).
+func failureSentence(res *probe.Result) string {
+	if res.Success {
+		return ""
 	}
+	if res.Failure != nil && res.Failure.Sentence != "" {
+		return displayText(res.Failure.Sentence, maxPageSentenceBytes)
+	}
+	return displayText(res.Reason, maxPageSentenceBytes)
 }
 
 func formatLabels(l map[string]string) string {

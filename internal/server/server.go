@@ -191,6 +191,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/metrics", s.metrics.handler())
 	mux.HandleFunc("/sd", s.handleSD)
 	mux.HandleFunc("/logs", s.handleLogs)
+	mux.HandleFunc("/mailbox", s.handleMailbox)
 	mux.HandleFunc("/config", s.handleConfig)
 	mux.HandleFunc("/-/healthy", handleHealthy)
 	mux.HandleFunc("/-/reload", s.sameOrigin(s.handleReload))
