@@ -19,7 +19,7 @@ func (r *run) checkExpectations() []string {
 	}
 	res := r.res
 	add := func(name string, ok bool, format string, args ...any) {
-		res.Expectations = append(res.Expectations, ExpectationResult{Name: name, OK: ok, Detail: printable(fmt.Sprintf(format, args...), maxDetailBytes)})
+		res.Expectations = append(res.Expectations, ExpectationResult{Name: name, OK: ok, Detail: Printable(fmt.Sprintf(format, args...), maxDetailBytes)})
 	}
 	if e.EndpointHost != "" {
 		got := hostOf(res.FinalURL)

@@ -108,7 +108,7 @@ func newFailure(steps []Step, i int, certs []CertInfo) *Failure {
 	st := steps[i]
 	return &Failure{
 		Hop: st.Hop, Method: st.Method, Host: st.Host, Step: st.Name, Class: st.ErrorClass,
-		Sentence:  printable(failureWords(st, certs)+" ("+methodWords(st.Method)+")", maxReasonBytes),
+		Sentence:  Printable(failureWords(st, certs)+" ("+methodWords(st.Method)+")", maxReasonBytes),
 		StepIndex: i,
 	}
 }

@@ -34,7 +34,7 @@ func (r *Result) WriteLog(w io.Writer) {
 	for _, s := range r.Steps {
 		if s.Hop != hop || s.Mailbox != mailbox {
 			hop, mailbox, group = s.Hop, s.Mailbox, ""
-			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, printable(s.Mailbox, maxFieldBytes))
+			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, Printable(s.Mailbox, maxFieldBytes))
 		}
 		if g := candidateHeading(s); g != group {
 			group = g
@@ -49,7 +49,7 @@ func (r *Result) WriteLog(w io.Writer) {
 	case r.Success && r.FinalURL == "":
 		fmt.Fprintf(w, "Autodiscover v2 returned an endpoint for every protocol asked (from %s) in %s.\n", v2Hosts(r.V2), ms(r.Duration))
 	case r.Success:
-		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", printable(r.FinalURL, maxFieldBytes), r.RedirectHops, ms(r.Duration))
+		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", Printable(r.FinalURL, maxFieldBytes), r.RedirectHops, ms(r.Duration))
 	default:
 		fmt.Fprintf(w, "Testing Autodiscover failed after %d redirect hop(s) in %s: %s.\n", r.RedirectHops, ms(r.Duration), r.Reason)
 	}

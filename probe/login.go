@@ -37,7 +37,7 @@ func (p *Prober) Login(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("asking %s for a device code: %s", a.DeviceAuthURL, tokenError(err))
 	}
-	fmt.Fprintf(w, "To sign in, open %s in a browser and enter the code %s\n", printable(da.VerificationURI, maxFieldBytes), printable(da.UserCode, 64))
+	fmt.Fprintf(w, "To sign in, open %s in a browser and enter the code %s\n", Printable(da.VerificationURI, maxFieldBytes), Printable(da.UserCode, 64))
 	fmt.Fprintf(w, "Waiting for the sign-in (the code expires at %s)…\n", da.Expiry.Format("15:04:05"))
 	tok, err := conf.DeviceAccessToken(ctx, da)
 	if err != nil {

@@ -81,7 +81,7 @@ func (r *run) handleAnswer(t target, addr string, u *url.URL, resp *response) ou
 	if ans.Error != nil {
 		r.res.Response = ans
 		r.res.FinalURL = u.String()
-		r.res.ErrorCode, r.res.ErrorMessage = printable(ans.Error.Code, maxFieldBytes), printable(ans.Error.Message, maxFieldBytes)
+		r.res.ErrorCode, r.res.ErrorMessage = Printable(ans.Error.Code, maxFieldBytes), Printable(ans.Error.Message, maxFieldBytes)
 		r.res.ErrorSchema = ans.Schema
 		r.rec.record(t, StepParse, started, addr, failf(ClassAutodiscoverError, "%s%s %s: %s", note, errorWord(ans.Schema), ans.Error.Code, truncate(ans.Error.Message, 200)), "")
 		reason := fmt.Sprintf("Autodiscover error %s from %s (%s): %s", r.res.ErrorCode, t.host, candidateWords(t.method), r.res.ErrorMessage)

@@ -145,7 +145,7 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 		}
 		res.Success = false
 	}
-	res.Reason = printable(reason, maxReasonBytes)
+	res.Reason = Printable(reason, maxReasonBytes)
 	if !res.Success {
 		res.Failure = r.decisiveFailure(pox, v2, failed)
 	}
@@ -240,7 +240,7 @@ func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
 		keep = isV2Step
 	default:
 		return &Failure{Step: StepExpectations, Class: ClassExpectationNotMet, StepIndex: -1,
-			Sentence: printable("expectation not met: "+strings.Join(unmet, ", "), maxReasonBytes)}
+			Sentence: Printable("expectation not met: "+strings.Join(unmet, ", "), maxReasonBytes)}
 	}
 	if i := decisiveStep(res.Steps, keep); i >= 0 {
 		return newFailure(res.Steps, i, res.Certificates)

@@ -54,6 +54,6 @@ func (rc *recorder) record(t target, name StepName, started time.Time, addr stri
 	}
 	// The one place every detail passes: server text in it is escaped and
 	// capped here, whichever step quoted it.
-	st.Detail = printable(st.Detail, maxDetailBytes)
+	st.Detail = Printable(st.Detail, maxDetailBytes)
 	rc.steps = append(rc.steps, st)
 }

@@ -25,16 +25,16 @@ func FuzzPrintable(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string, limit int) {
 		limit = 8 + abs(limit)%2048
-		out := printable(s, limit)
+		out := Printable(s, limit)
 		if !utf8.ValidString(out) {
-			t.Fatalf("printable(%q) = %q is not valid UTF-8", s, out)
+			t.Fatalf("Printable(%q) = %q is not valid UTF-8", s, out)
 		}
 		if len(out) > limit {
-			t.Fatalf("printable(%q, %d) is %d bytes", s, limit, len(out))
+			t.Fatalf("Printable(%q, %d) is %d bytes", s, limit, len(out))
 		}
 		for _, r := range out {
 			if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Cf) {
-				t.Fatalf("printable(%q) = %q holds %U", s, out, r)
+				t.Fatalf("Printable(%q) = %q holds %U", s, out, r)
 			}
 		}
 		if isPlain(s) && len(s) <= limit && out != s {

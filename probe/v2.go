@@ -65,10 +65,10 @@ func (r *run) queryV2(ctx context.Context, protocol, host string) V2Result {
 		answer, status, loc := r.getV2(ctx, t, u)
 		switch {
 		case answer != nil && status == http.StatusOK:
-			res.URL, res.OK = printable(answer.URL, maxFieldBytes), true
+			res.URL, res.OK = Printable(answer.URL, maxFieldBytes), true
 			return res
 		case answer != nil:
-			res.ErrorCode, res.ErrorMessage = printable(answer.ErrorCode, maxFieldBytes), printable(answer.ErrorMessage, maxFieldBytes)
+			res.ErrorCode, res.ErrorMessage = Printable(answer.ErrorCode, maxFieldBytes), Printable(answer.ErrorMessage, maxFieldBytes)
 			return res
 		case loc == nil && hop > 0 && inDomain(t.host, r.homeDomain) && !inDomain(host, r.homeDomain):
 			r.unknownToExchangeOnline(t, host, &res)

@@ -161,9 +161,9 @@ func failureSentence(res *probe.Result) string {
 		return ""
 	}
 	if res.Failure != nil && res.Failure.Sentence != "" {
-		return displayText(res.Failure.Sentence, maxPageSentenceBytes)
+		return probe.Printable(res.Failure.Sentence, maxPageSentenceBytes)
 	}
-	return displayText(res.Reason, maxPageSentenceBytes)
+	return probe.Printable(res.Reason, maxPageSentenceBytes)
 }
 
 func formatLabels(l map[string]string) string {

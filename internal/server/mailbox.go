@@ -176,7 +176,7 @@ func (s *Server) handleMailbox(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "give one target, not %d", len(targets))
 		return
 	case !looksLikeMailboxName(targets[0]):
-		badRequest(w, "target %q is not a mailbox name: names are 1 to 64 letters, digits, '.', '_' and '-'", cutText(targets[0], 64))
+		badRequest(w, "target %q is not a mailbox name: names are 1 to 64 letters, digits, '.', '_' and '-'", probe.Printable(targets[0], 64))
 		return
 	}
 	name := targets[0]
@@ -226,7 +226,7 @@ func (p *mailboxPage) fill(rec probeRecord, now time.Time) {
 	p.WhenText = rec.When.UTC().Format(whenLayout)
 	p.Duration = res.Duration.Round(time.Millisecond).String()
 	p.Hops = res.RedirectHops
-	p.FinalURL = displayText(res.FinalURL, maxPageURLBytes)
+	p.FinalURL = probe.Printable(res.FinalURL, maxPageURLBytes)
 	p.Path = chainPath(res)
 	p.Cert = earliestCertificate(res, now)
 	p.Tree = treeOf(res)
@@ -243,17 +243,17 @@ func certificateRowOf(c probe.CertInfo, now time.Time) certificateRow {
 	}
 	shown := make([]string, len(names))
 	for i, n := range names {
-		shown[i] = displayText(n, maxPageHostBytes)
+		shown[i] = probe.Printable(n, maxPageHostBytes)
 	}
 	notAfter := ""
 	if !c.NotAfter.IsZero() {
 		notAfter = c.NotAfter.UTC().Format("2006-01-02 15:04 MST")
 	}
 	return certificateRow{
-		Host:       displayText(c.Host, maxPageHostBytes),
-		Address:    displayText(c.Address, maxPageHostBytes),
-		Subject:    displayText(c.Subject, maxPageSubjectBytes),
-		Issuer:     displayText(c.Issuer, maxPageSubjectBytes),
+		Host:       probe.Printable(c.Host, maxPageHostBytes),
+		Address:    probe.Printable(c.Address, maxPageHostBytes),
+		Subject:    probe.Printable(c.Subject, maxPageSubjectBytes),
+		Issuer:     probe.Printable(c.Issuer, maxPageSubjectBytes),
 		Names:      strings.Join(shown, ", ") + more,
 		NotAfter:   notAfter,
 		Days:       daysLeft(c.NotAfter, c.Host, now),
@@ -267,7 +267,7 @@ func certificateRowOf(c probe.CertInfo, now time.Time) certificateRow {
 // discovered changes, a new candidate where the method or URL does, as in
 // the text step log.
 func treeOf(res *probe.Result) *stepTree {
-	t := &stepTree{Address: displayText(res.Mailbox, maxPageHostBytes), OK: res.Success, AddressesOK: true, ExpectationsOK: true}
+	t := &stepTree{Address: probe.Printable(res.Mailbox, maxPageHostBytes), OK: res.Success, AddressesOK: true, ExpectationsOK: true}
 	decisive := -1
 	if res.Failure != nil {
 		decisive = res.Failure.StepIndex
@@ -278,8 +278,8 @@ func treeOf(res *probe.Result) *stepTree {
 	var hop *treeHop
 	var cand *treeCandidate
 	for i, st := range res.Steps {
-		if hop == nil || st.Hop != hop.Hop || displayText(st.Mailbox, maxPageHostBytes) != hop.Mailbox {
-			t.Hops = append(t.Hops, treeHop{Hop: st.Hop, Mailbox: displayText(st.Mailbox, maxPageHostBytes)})
+		if hop == nil || st.Hop != hop.Hop || probe.Printable(st.Mailbox, maxPageHostBytes) != hop.Mailbox {
+			t.Hops = append(t.Hops, treeHop{Hop: st.Hop, Mailbox: probe.Printable(st.Mailbox, maxPageHostBytes)})
 			hop, cand = &t.Hops[len(t.Hops)-1], nil
 		}
 		heading, u := candidateHeading(st)
@@ -303,7 +303,7 @@ func treeOf(res *probe.Result) *stepTree {
 		h.OK = h.Candidates[len(h.Candidates)-1].OK
 	}
 	for _, ac := range res.AddressChecks {
-		c := treeCandidate{Heading: displayText(ac.Host, maxPageHostBytes) + " at " + displayText(ac.Address, maxPageHostBytes), OK: true}
+		c := treeCandidate{Heading: probe.Printable(ac.Host, maxPageHostBytes) + " at " + probe.Printable(ac.Address, maxPageHostBytes), OK: true}
 		for _, st := range ac.Steps {
 			c.Steps = append(c.Steps, treeStepOf(st, false))
 			c.OK = c.OK && st.OK
@@ -313,7 +313,7 @@ func treeOf(res *probe.Result) *stepTree {
 		t.AddressChecks = append(t.AddressChecks, c)
 	}
 	for _, e := range res.Expectations {
-		t.Expectations = append(t.Expectations, treeExpectation{Name: e.Name, OK: e.OK, Detail: displayText(e.Detail, maxPageDetailBytes)})
+		t.Expectations = append(t.Expectations, treeExpectation{Name: e.Name, OK: e.OK, Detail: probe.Printable(e.Detail, maxPageDetailBytes)})
 		t.ExpectationsOK = t.ExpectationsOK && e.OK
 	}
 	t.Verdict = verdictSentence(res)
@@ -321,12 +321,12 @@ func treeOf(res *probe.Result) *stepTree {
 }
 
 func v2Line(v probe.V2Result) string {
-	proto := displayText(v.Protocol, 64)
+	proto := probe.Printable(v.Protocol, 64)
 	switch {
 	case v.OK:
-		return fmt.Sprintf("Autodiscover v2 %s: %s (from %s)", proto, displayText(v.URL, maxPageURLBytes), displayText(v.Host, maxPageHostBytes))
+		return fmt.Sprintf("Autodiscover v2 %s: %s (from %s)", proto, probe.Printable(v.URL, maxPageURLBytes), probe.Printable(v.Host, maxPageHostBytes))
 	case v.ErrorCode != "":
-		return fmt.Sprintf("Autodiscover v2 %s failed: %s %s", proto, displayText(v.ErrorCode, 64), displayText(v.ErrorMessage, maxPageDetailBytes))
+		return fmt.Sprintf("Autodiscover v2 %s failed: %s %s", proto, probe.Printable(v.ErrorCode, 64), probe.Printable(v.ErrorMessage, maxPageDetailBytes))
 	}
 	return "Autodiscover v2 " + proto + " failed"
 }
@@ -337,17 +337,17 @@ func verdictSentence(res *probe.Result) string {
 	case res.Success && res.FinalURL == "":
 		return "Autodiscover v2 returned an endpoint for every protocol asked, in " + took + "."
 	case res.Success:
-		return fmt.Sprintf("Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.", displayText(res.FinalURL, maxPageURLBytes), res.RedirectHops, took)
+		return fmt.Sprintf("Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.", probe.Printable(res.FinalURL, maxPageURLBytes), res.RedirectHops, took)
 	}
 	return fmt.Sprintf("Testing Autodiscover failed after %d redirect hop(s) in %s: %s", res.RedirectHops, took, failureSentence(res))
 }
 
 // candidateHeading names the candidate a step belongs to, and its URL.
 func candidateHeading(st probe.Step) (string, string) {
-	u := displayText(st.URL, maxPageURLBytes)
+	u := probe.Printable(st.URL, maxPageURLBytes)
 	switch {
 	case st.Name == probe.StepSRVLookup:
-		return "DNS SRV record " + displayText(st.Host, maxPageHostBytes), ""
+		return "DNS SRV record " + probe.Printable(st.Host, maxPageHostBytes), ""
 	case isV2Method(st.Method):
 		return "Autodiscover v2 (" + strings.TrimPrefix(string(st.Method), probe.MethodV2Prefix) + ")", u
 	case st.Method == probe.MethodHTTPRedirect:
@@ -363,14 +363,14 @@ func treeStepOf(st probe.Step, decisive bool) treeStep {
 		Decisive: decisive,
 		Class:    st.ErrorClass,
 		Phrase:   stepWords(st),
-		Detail:   displayText(st.Detail, maxPageDetailBytes),
+		Detail:   probe.Printable(st.Detail, maxPageDetailBytes),
 		Duration: millis(st.Duration),
 	}
 }
 
 // stepWords says what a step checked.
 func stepWords(st probe.Step) string {
-	host := displayText(st.Host, maxPageHostBytes)
+	host := probe.Printable(st.Host, maxPageHostBytes)
 	switch st.Name {
 	case probe.StepDNS:
 		return "Resolving " + host + " in DNS"

@@ -55,7 +55,7 @@ func chainPath(res *probe.Result) []pathHop {
 	}
 	for i := range path {
 		path[i].Via = viaWords(path, i)
-		path[i].Host = displayText(path[i].Host, maxPageHostBytes)
+		path[i].Host = probe.Printable(path[i].Host, maxPageHostBytes)
 	}
 	switch {
 	case failedStep && len(path) > 0:
@@ -64,7 +64,7 @@ func chainPath(res *probe.Result) []pathHop {
 	case f != nil:
 		// A failure without a step (unmet expectations, nothing tried)
 		// ends the path on its own, at no host.
-		path = append(path, pathHop{Hop: -1, Host: displayText(f.Host, maxPageHostBytes), Failed: true, Step: f.Step, Class: f.Class})
+		path = append(path, pathHop{Hop: -1, Host: probe.Printable(f.Host, maxPageHostBytes), Failed: true, Step: f.Step, Class: f.Class})
 	}
 	return path
 }
@@ -202,7 +202,7 @@ func daysLeft(notAfter time.Time, host string, now time.Time) certDays {
 		d.Level = "cert-green"
 		expires += " (ok)"
 	}
-	d.Title = displayText(host, maxPageHostBytes) + ": " + expires
+	d.Title = probe.Printable(host, maxPageHostBytes) + ": " + expires
 	return d
 }
 

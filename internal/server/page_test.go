@@ -236,9 +236,9 @@ func TestPageTextShowsWhatCouldMisleadAndIsCut(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := displayText(tc.in, tc.limit)
+			got := probe.Printable(tc.in, tc.limit)
 			if got != tc.want || len(got) > tc.limit {
-				t.Errorf("displayText(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+				t.Errorf("probe.Printable(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
 			}
 		})
 	}
