@@ -103,8 +103,13 @@ func candidateWeight(m Method) int {
 	return 0
 }
 
-// newFailure describes steps[i] as the decisive failure.
-func newFailure(steps []Step, i int, certs []CertInfo) *Failure {
+// stepFailure is the decisive failure among the failed steps that keep;
+// nil when none of them failed.
+func stepFailure(steps []Step, keep func(Step) bool, certs []CertInfo) *Failure {
+	i := decisiveStep(steps, keep)
+	if i < 0 {
+		return nil
+	}
 	st := steps[i]
 	return &Failure{
 		Hop: st.Hop, Method: st.Method, Host: st.Host, Step: st.Name, Class: st.ErrorClass,

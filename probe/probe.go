@@ -213,11 +213,10 @@ func (r *run) failureSummary(ctx context.Context) string {
 	if ctx.Err() != nil {
 		prefix = "the deadline was reached; "
 	}
-	i := decisiveStep(r.rec.steps, isPOXStep)
-	if i < 0 {
-		return prefix + "no method reached an Autodiscover server for " + r.mailbox
+	if f := stepFailure(r.rec.steps, isPOXStep, r.res.Certificates); f != nil {
+		return prefix + f.Sentence
 	}
-	return prefix + newFailure(r.rec.steps, i, r.res.Certificates).Sentence
+	return prefix + "no method reached an Autodiscover server for " + r.mailbox
 }
 
 // isV2Step tells v2_json's steps (method v2_<protocol>) from the POX
@@ -242,8 +241,8 @@ func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
 		return &Failure{Step: StepExpectations, Class: ClassExpectationNotMet, StepIndex: -1,
 			Sentence: Printable("expectation not met: "+strings.Join(unmet, ", "), maxReasonBytes)}
 	}
-	if i := decisiveStep(res.Steps, keep); i >= 0 {
-		return newFailure(res.Steps, i, res.Certificates)
+	if f := stepFailure(res.Steps, keep, res.Certificates); f != nil {
+		return f
 	}
 	// Nothing was tried (every candidate had been visited, or the
 	// deadline came first): no step to name.
