@@ -88,7 +88,9 @@ func (wr *webhookReceiver) dump() string {
 // started more than group_wait ago, and an inhibiting alert of the same
 // evaluation must be in before any group flushes.
 func TestAlertmanagerSendsEachWhyOnce(t *testing.T) {
-	prometheus := requireTool(t, "prometheus")
+	// Debian's Prometheus only: the rules are the ones the real-Prometheus
+	// test already runs on 3.x, and this test is the slow one.
+	prometheus := prometheusUnderTest{prometheus: requireTool(t, "prometheus"), promtool: requireTool(t, "promtool")}
 	alertmanager := requireTool(t, "prometheus-alertmanager")
 	amtool := requireTool(t, "amtool")
 	dir := t.TempDir()
@@ -147,18 +149,10 @@ func TestAlertmanagerSendsEachWhyOnce(t *testing.T) {
 	if err := os.WriteFile(promCfgPath, []byte(promCfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
-	prom := exec.Command(prometheus, "--config.file="+promCfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr)
-	promLogs := &lockedBuffer{}
-	prom.Stdout, prom.Stderr = promLogs, promLogs
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prom.Process.Kill(); _ = prom.Wait() })
+	prom := prometheus.start(t, dir, promCfgPath)
 	defer func() {
 		if t.Failed() {
-			t.Logf("notifications:\n%s\nalertmanager logs:\n%s\nprometheus logs:\n%.4000s", receiver.dump(), amLogs.String(), promLogs.String())
+			t.Logf("notifications:\n%s\nalertmanager logs:\n%s\nprometheus logs:\n%.4000s", receiver.dump(), amLogs.String(), prom.logs.String())
 		}
 	}()
 
