@@ -110,22 +110,12 @@ func (a *Autodiscover) reply(address string) (Reply, bool) {
 }
 
 func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.needsAuth() {
-		ok, responded := a.authenticate(w, r)
-		if responded {
-			return
-		}
-		if !ok {
-			for _, c := range a.challenges(r) {
-				w.Header().Add("WWW-Authenticate", c)
-			}
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if a.appOnlyRefused(r) {
-			writeXML(w, errorXML("500", "The email address can't be found."))
-			return
-		}
+	if !a.admit(w, r) {
+		return
+	}
+	if a.needsAuth() && a.appOnlyRefused(r) {
+		writeXML(w, errorXML("500", "The email address can't be found."))
+		return
 	}
 	if r.Method != http.MethodPost {
 		writeXML(w, errorXML("600", "Invalid Request"))
@@ -142,6 +132,27 @@ func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serveReply(w, rep, address, schema, viewOf(r.Header))
+}
+
+// admit is the authentication gate IIS puts before every virtual
+// directory of the server: true when the request may be answered, else
+// the 401 (or the NTLM challenge in progress) has been written.
+func (a *Autodiscover) admit(w http.ResponseWriter, r *http.Request) bool {
+	if !a.needsAuth() {
+		return true
+	}
+	ok, responded := a.authenticate(w, r)
+	if responded {
+		return false
+	}
+	if !ok {
+		for _, c := range a.challenges(r) {
+			w.Header().Add("WWW-Authenticate", c)
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 // authenticate checks the Authorization header against every configured

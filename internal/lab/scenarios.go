@@ -195,3 +195,24 @@ func displayName(user string) string {
 	}
 	return fmt.Sprintf("%s%s", strings.ToUpper(user[:1]), user[1:])
 }
+
+// AddExchange builds an on-premises Exchange with its client access
+// services: autodiscover.<domain> answers settings after a Basic
+// challenge, and mail.<domain> (external) and internal.mail.<domain>
+// (internal) serve the EWS, MAPI/HTTP, OAB, ActiveSync and OWA URLs the
+// settings name, behind the same accounts. mailOpts change mail.<domain>'s
+// TLS server (an expiring certificate, say).
+func (e *Estate) AddExchange(domain, user, password string, mailOpts ...HostOption) (Mailbox, *Exchange, error) {
+	mb, ad, err := e.AddOnPremises(domain, user, password)
+	if err != nil {
+		return Mailbox{}, nil, err
+	}
+	x := &Exchange{Auth: ad}
+	if err := e.HTTPS("mail."+domain, x, mailOpts...); err != nil {
+		return Mailbox{}, nil, err
+	}
+	if err := e.HTTPS("internal.mail."+domain, x); err != nil {
+		return Mailbox{}, nil, err
+	}
+	return mb, x, nil
+}
