@@ -193,10 +193,14 @@ func schemeNames(cs []Challenge) string {
 // authenticate answers a 401 challenge, but only over HTTPS whose
 // certificate passed, only to the mailbox's domain or an allowed domain,
 // and only with a scheme the authenticator supports.
-func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, body []byte, challenges []Challenge, certOK bool) (*response, bool) {
+//
+// It records the credentials step on rec; build makes each request that
+// carries credentials (the Autodiscover POST, an endpoint's request), and
+// body is its body.
+func (r *run) authenticate(ctx context.Context, rec *recorder, t target, hc *httpConn, u *url.URL, addr string, build func() *http.Request, body []byte, challenges []Challenge, certOK bool) (*response, bool) {
 	started := time.Now()
 	fail := func(err *Error) (*response, bool) {
-		r.rec.record(t, StepCredentials, started, addr, err, "")
+		rec.record(t, StepCredentials, started, addr, err, "")
 		return nil, false
 	}
 	if err := r.mayAnswer(t, u, challenges, certOK); err != nil {
@@ -225,15 +229,15 @@ func (r *run) authenticate(ctx context.Context, t target, hc *httpConn, u *url.U
 		}
 		defer release()
 	}
-	return r.exchangeCredentials(ctx, t, hc, u, addr, body, ch, started)
+	return r.exchangeCredentials(ctx, rec, t, hc, addr, build, body, ch, started)
 }
 
 // exchangeCredentials runs the rounds of one authentication exchange and
 // tells the guard how the server took the credentials.
-func (r *run) exchangeCredentials(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, body []byte, ch Challenge, started time.Time) (*response, bool) {
+func (r *run) exchangeCredentials(ctx context.Context, rec *recorder, t target, hc *httpConn, addr string, build func() *http.Request, body []byte, ch Challenge, started time.Time) (*response, bool) {
 	auth, guard, key := r.p.auth, r.p.guard, r.p.credentialKey
 	fail := func(err *Error) (*response, bool) {
-		r.rec.record(t, StepCredentials, started, addr, err, "")
+		rec.record(t, StepCredentials, started, addr, err, "")
 		return nil, false
 	}
 	refused := func(class ErrorClass, format string, args ...any) (*response, bool) {
@@ -254,7 +258,7 @@ func (r *run) exchangeCredentials(ctx context.Context, t target, hc *httpConn, u
 		case err != nil:
 			return fail(failf(ClassAuthError, "%s: %v", ch.Scheme, err))
 		}
-		req := newPOST(u, &r.p.s, r.mailbox)
+		req := build()
 		req.Header.Set("Authorization", hdr)
 		resp, serr := hc.roundTrip(ctx, req, body, r.p.s.stepTimeout())
 		if serr != nil {
@@ -271,7 +275,7 @@ func (r *run) exchangeCredentials(ctx context.Context, t target, hc *httpConn, u
 			if guard != nil {
 				guard.Accepted(key)
 			}
-			r.rec.record(t, StepCredentials, started, addr, nil, fmt.Sprintf("%s credentials of %s sent; server answered HTTP %d", ch.Scheme, auth.Identity(), resp.status))
+			rec.record(t, StepCredentials, started, addr, nil, fmt.Sprintf("%s credentials of %s sent; server answered HTTP %d", ch.Scheme, auth.Identity(), resp.status))
 			return resp, true
 		}
 		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)

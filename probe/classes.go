@@ -87,6 +87,13 @@ const (
 	ClassBadAddress       ErrorClass = "bad_address"        // a mailbox address that is refused before any traffic
 )
 
+// Endpoints the answer returned.
+const (
+	ClassBadURL        ErrorClass = "bad_url"        // an endpoint URL the rules refuse: not https, user info, an IP literal, a port not allowed
+	ClassEndpointError ErrorClass = "endpoint_error" // the protocol answered with an error of its own (EWS ResponseCode, MAPI/HTTP X-ResponseCode)
+	ClassNotProtocol   ErrorClass = "not_protocol"   // the answer does not have the protocol's shape (no SOAP envelope, no OAB XML, no MS-ASProtocolVersions)
+)
+
 // Verdicts without a step.
 const (
 	ClassExpectationNotMet ErrorClass = "expectation_not_met" // every step passed, an expectation did not
@@ -101,6 +108,7 @@ var ErrorClasses = []ErrorClass{
 	ClassNoCredentials, ClassBearerRequired, ClassWithheldPlainHTTP, ClassWithheldCertificate, ClassWithheldDomain, ClassUnsupportedScheme, ClassAuthBackoff, ClassAuthFailed, ClassAuthError,
 	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassNoSettings, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
+	ClassBadURL, ClassEndpointError, ClassNotProtocol,
 	ClassExpectationNotMet,
 }
 

@@ -300,13 +300,19 @@ func (r *resolver) lookupSRV(ctx context.Context, b *budget, name string) ([]srv
 // resolve returns the addresses to dial for the target, recording the DNS
 // step. A connect_to override by name, or an IP literal, needs no DNS.
 func (r *run) resolve(ctx context.Context, t target) ([]string, bool) {
+	return r.resolveOn(ctx, r.rec, t)
+}
+
+// resolveOn is resolve recording on rec, for checks that run beside the
+// chain with steps of their own.
+func (r *run) resolveOn(ctx context.Context, rec *recorder, t target) ([]string, bool) {
 	if _, ok := overrideFor(r.p.s.ConnectTo, t.host, t.port); ok || net.ParseIP(t.host) != nil {
 		return []string{t.host}, true
 	}
 	started := time.Now()
 	lk, err := r.p.dns.lookupHost(ctx, r.budget, t.host, r.p.s.ipVersion())
 	if err != nil {
-		r.rec.record(t, StepDNS, started, "", err, "")
+		rec.record(t, StepDNS, started, "", err, "")
 		return nil, false
 	}
 	addrs := lk.strings()
@@ -314,7 +320,7 @@ func (r *run) resolve(ctx context.Context, t target) ([]string, bool) {
 	if len(lk.cnames) > 0 {
 		detail += " via CNAME " + strings.Join(lk.cnames, " → ")
 	}
-	r.rec.record(t, StepDNS, started, "", nil, detail)
+	rec.record(t, StepDNS, started, "", nil, detail)
 	return addrs, true
 }
 

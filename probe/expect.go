@@ -57,6 +57,22 @@ func (r *run) checkExpectations() []string {
 		}
 		add(ExpectSMTPAddress, strings.EqualFold(got, e.SMTPAddress), "the primary address is %s, expected %s", orNothing(got), e.SMTPAddress)
 	}
+	if e.Endpoints {
+		var failing []string
+		for _, c := range res.Endpoints {
+			if !c.OK {
+				failing = append(failing, c.What+" at "+c.URL)
+			}
+		}
+		switch {
+		case len(res.Endpoints) == 0:
+			add(ExpectEndpoints, false, "no endpoint was checked: the answer returned no URL of the module's endpoints")
+		case len(failing) > 0:
+			add(ExpectEndpoints, false, "%d of %d endpoint checks failed: %s", len(failing), len(res.Endpoints), strings.Join(failing, ", "))
+		default:
+			add(ExpectEndpoints, true, "all %d endpoint checks passed", len(res.Endpoints))
+		}
+	}
 	var failed []string
 	for _, x := range res.Expectations {
 		if !x.OK {
@@ -99,7 +115,9 @@ func returnedProtocols(resp *Response) []string {
 }
 
 // earliestCertificate finds the certificate of the chain (and of the
-// per-address checks) that expires first.
+// per-address checks) that expires first. Hosts only an endpoint URL
+// named are left out: cert_min_days is about Autodiscover, and the
+// endpoints' certificates have the certificate alerts.
 func (r *run) earliestCertificate() (string, float64) {
 	host, earliest := "", time.Time{}
 	consider := func(c CertInfo) {
@@ -108,7 +126,9 @@ func (r *run) earliestCertificate() (string, float64) {
 		}
 	}
 	for _, c := range r.res.Certificates {
-		consider(c)
+		if !c.Endpoint {
+			consider(c)
+		}
 	}
 	for _, ac := range r.res.AddressChecks {
 		if ac.Cert != nil {

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -205,5 +206,49 @@ func methodWords(m Method) string {
 	if isV2Step(Step{Method: m}) {
 		return "Autodiscover v2"
 	}
+	if m == MethodEndpoint {
+		return "endpoint host"
+	}
+	if p, ok := strings.CutPrefix(string(m), MethodEndpointPrefix); ok {
+		return ProtocolWords(EndpointProtocol(p)) + " endpoint"
+	}
 	return string(m)
+}
+
+// endpointFailure is the failure of the first endpoint check that failed,
+// for a run that failed on expect.endpoints alone: the check's own step,
+// or its host's when the connection failed. Nil when every check passed.
+func (r *run) endpointFailure() *Failure {
+	res := r.res
+	for _, c := range res.Endpoints {
+		if c.OK {
+			continue
+		}
+		st, ok := lastFailed(c.Steps)
+		if !ok {
+			for _, h := range res.EndpointHosts {
+				if h.Host == c.Host && h.Port == c.Port {
+					st, ok = lastFailed(h.Steps)
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		words := c.What + " at " + c.URL + ": " + st.Detail
+		if st.Method == MethodEndpoint || st.Name == StepCredentials {
+			words = failureWords(st, res.Certificates) + " (" + c.What + " at " + c.URL + ")"
+		}
+		return &Failure{Hop: st.Hop, Method: st.Method, Host: st.Host, Step: st.Name, Class: st.ErrorClass, Sentence: Printable(words, maxReasonBytes), StepIndex: -1}
+	}
+	return nil
+}
+
+func lastFailed(steps []Step) (Step, bool) {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if !steps[i].OK {
+			return steps[i], true
+		}
+	}
+	return Step{}, false
 }

@@ -43,6 +43,7 @@ func (r *Result) WriteLog(w io.Writer) {
 		writeStepLine(w, "    ", s)
 	}
 	writeAddressChecks(w, r.AddressChecks)
+	r.writeEndpoints(w)
 	writeExpectations(w, r.Expectations)
 	fmt.Fprintln(w)
 	switch {
@@ -106,6 +107,12 @@ func stepPhrase(s Step) string {
 		return "Analyzing the Autodiscover response"
 	case StepRedirect:
 		return "Checking the redirect"
+	case StepEndpointURL:
+		return fmt.Sprintf("Checking the endpoint URL %s", s.URL)
+	case StepAuthMethods:
+		return fmt.Sprintf("Testing HTTP Authentication Methods for URL %s", s.URL)
+	case StepEndpointAnswer:
+		return endpointAnswerPhrase(s)
 	}
 	return string(s.Name)
 }
@@ -158,4 +165,70 @@ func v2Hosts(results []V2Result) string {
 		}
 	}
 	return strings.Join(hosts, ", ")
+}
+
+// endpointAnswerPhrase words the protocol check of an endpoint as ExRCA's
+// Outlook connectivity test does.
+func endpointAnswerPhrase(s Step) string {
+	switch s.Method {
+	case endpointMethod(EndpointEWS):
+		return "Testing the EWS GetFolder request for the Inbox folder"
+	case endpointMethod(EndpointMAPI):
+		if strings.Contains(strings.ToLower(s.URL), "/nspi") {
+			return "Testing the MAPI Address Book endpoint on the Exchange server"
+		}
+		return "Testing the MAPI Mail Store endpoint on the Exchange server"
+	case endpointMethod(EndpointOAB):
+		return "Testing the Offline Address Book download (oab.xml)"
+	case endpointMethod(EndpointActiveSync):
+		return "Testing the Exchange ActiveSync OPTIONS command"
+	case endpointMethod(EndpointOWA):
+		return fmt.Sprintf("Testing Outlook on the web at %s", s.URL)
+	}
+	return string(s.Name)
+}
+
+// writeEndpoints writes the section of the endpoints the answer returned:
+// each host's connection once, then each URL on it.
+func (r *Result) writeEndpoints(w io.Writer) {
+	if len(r.EndpointHosts) == 0 && len(r.Endpoints) == 0 && len(r.EndpointsMissing) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nTesting the endpoints Autodiscover returned.\n")
+	for _, h := range r.EndpointHosts {
+		var whats []string
+		for _, c := range r.Endpoints {
+			if c.Host == h.Host && c.Port == h.Port && !slices.Contains(whats, ProtocolWords(c.Protocol)) {
+				whats = append(whats, ProtocolWords(c.Protocol))
+			}
+		}
+		fmt.Fprintf(w, "  Testing the endpoint host %s on port %d (%s).\n", h.Host, h.Port, strings.Join(whats, ", "))
+		if h.SharedWithChain {
+			fmt.Fprintf(w, "    ✓ The certificate of %s was validated while testing Autodiscover above; the same certificate was presented.\n", h.Host)
+		}
+		for _, s := range h.Steps {
+			writeStepLine(w, "    ", s)
+		}
+		for _, c := range r.Endpoints {
+			if c.Host != h.Host || c.Port != h.Port || len(c.Steps) > 0 && c.Steps[0].Name == StepEndpointURL {
+				continue
+			}
+			fmt.Fprintf(w, "    Testing %s at %s (%s, from %s).\n", c.What, c.URL, c.Scope, c.Source)
+			if len(c.Steps) == 0 {
+				fmt.Fprintf(w, "      ✗ Not tested: the connection to %s failed.\n", h.Host)
+			}
+			for _, s := range c.Steps {
+				writeStepLine(w, "      ", s)
+			}
+		}
+	}
+	for _, c := range r.Endpoints {
+		if len(c.Steps) > 0 && c.Steps[0].Name == StepEndpointURL {
+			fmt.Fprintf(w, "  Not testing %s at %s (%s, from %s).\n", c.What, c.URL, c.Scope, c.Source)
+			writeStepLine(w, "    ", c.Steps[0])
+		}
+	}
+	for _, p := range r.EndpointsMissing {
+		fmt.Fprintf(w, "  The answer returned no %s URL.\n", ProtocolWords(p))
+	}
 }

@@ -189,7 +189,8 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 	if resp.status == http.StatusUnauthorized {
 		challenges := ParseChallenges(resp.header)
 		notes = append(notes, fmt.Sprintf("HTTP 401 challenge offering %s", orNone(schemeNames(challenges))))
-		authed, ok := r.authenticate(ctx, t, hc, u, addr, body, challenges, certOK)
+		build := func() *http.Request { return newPOST(u, &r.p.s, r.mailbox) }
+		authed, ok := r.authenticate(ctx, r.rec, t, hc, u, addr, build, body, challenges, certOK)
 		if !ok {
 			r.rec.record(t, StepRequest, started, addr, failf(ClassUnauthorized, "HTTP 401 Unauthorized and no credentials were accepted"), strings.Join(notes, "; "))
 			return nil

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,6 +35,7 @@ func (p *Prober) Run(ctx context.Context, t Target) (*Result, error) {
 		visitedURLs:  map[string]bool{},
 		visitedAddrs: map[string]bool{strings.ToLower(mailbox): true},
 		certSeen:     map[string]bool{},
+		chainLeaves:  map[string][]byte{},
 	}
 	r.execute(ctx)
 	return r.res, nil
@@ -55,6 +57,10 @@ type run struct {
 	visitedURLs  map[string]bool
 	visitedAddrs map[string]bool
 	certSeen     map[string]bool
+	// chainLeaves holds the leaf certificate each TLS host:port of the
+	// chain presented first, so an endpoint on the same host can share
+	// its verdict.
+	chainLeaves map[string][]byte
 	// tlsHosts lists every TLS host the run resolved, in order, with the
 	// addresses DNS gave, for the per-address checks.
 	tlsHosts []tlsHost
@@ -108,9 +114,18 @@ func (r *run) execute(ctx context.Context) {
 		r.runV2(ctx)
 	}
 	r.res.RedirectHops = r.hop
+	// The per-address view and the endpoints are independent of each
+	// other: they run side by side under the same deadline and budget.
+	var wg sync.WaitGroup
 	if r.p.s.CheckAllAddresses {
-		r.checkAddresses(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.checkAddresses(ctx)
+		}()
 	}
+	r.checkEndpoints(ctx)
+	wg.Wait()
 	r.res.Steps = r.rec.steps
 	r.verdict(pox, v2, chain.reason)
 	if r.p.guard != nil && r.p.credentialKey != "" {
@@ -237,6 +252,8 @@ func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
 		keep = isPOXStep
 	case v2 && !r.v2OK():
 		keep = isV2Step
+	case slices.Contains(unmet, ExpectEndpoints) && r.endpointFailure() != nil:
+		return r.endpointFailure()
 	default:
 		return &Failure{Step: StepExpectations, Class: ClassExpectationNotMet, StepIndex: -1,
 			Sentence: Printable("expectation not met: "+strings.Join(unmet, ", "), maxReasonBytes)}

@@ -41,6 +41,93 @@ type Result struct {
 	// AuthBackoff is how long credentials stay withheld after this run
 	// (account lockout protection); 0 when they are not.
 	AuthBackoff time.Duration
+	// EndpointHosts holds, with Settings.Endpoints, one entry per host:port
+	// of the endpoint URLs checked, in the order first named.
+	EndpointHosts []EndpointHost
+	// Endpoints holds one entry per distinct endpoint URL of the selected
+	// kinds the answer returned, in EndpointProtocols order.
+	Endpoints []EndpointCheck
+	// EndpointsMissing are the selected kinds the answer returned no URL
+	// for (the Outlook schema carries no ActiveSync URL, say).
+	EndpointsMissing []EndpointProtocol
+}
+
+// EndpointHost is the connection check of one host:port that endpoint
+// URLs name: DNS, TCP, TLS, the certificate and the client-certificate
+// request, once however many URLs share the host.
+type EndpointHost struct {
+	Host string
+	Port int
+	// SharedWithChain is set when the chain already checked the host and
+	// the endpoint connection presented the same certificate: its verdict
+	// stands, and Steps are left empty.
+	SharedWithChain bool
+	Steps           []Step
+	// OK is set when a connection came about and its certificate passed.
+	OK bool
+}
+
+// EndpointCheck is the check of one endpoint URL.
+type EndpointCheck struct {
+	Protocol EndpointProtocol
+	// What names the endpoint for people: "EWS", "MAPI/HTTP mail store".
+	What string
+	// Scope is ScopeExternal or ScopeInternal: where the URL was found.
+	Scope EndpointScope
+	// Source names the block of the answer the URL came from.
+	Source string
+	URL    string
+	Host   string
+	Port   int
+	OK     bool
+	// Duration is the check's own requests plus the connection to its
+	// host.
+	Duration time.Duration
+	// Steps are the URL's own: endpoint_url when the rules refused it,
+	// else auth_methods, credentials and endpoint_answer as far as they
+	// got. The connection steps are the host's.
+	Steps []Step
+}
+
+// EndpointSummary is the verdict of one protocol on one host, the unit
+// of autodiscover_endpoint_success.
+type EndpointSummary struct {
+	Protocol EndpointProtocol
+	Host     string
+	OK       bool
+	// Duration is the longest of its checks.
+	Duration time.Duration
+}
+
+// EndpointSummaries folds the endpoint checks into one verdict per
+// protocol and host, in the order of Endpoints: a protocol passes on a
+// host when every URL of it there passed.
+func (r *Result) EndpointSummaries() []EndpointSummary {
+	var out []EndpointSummary
+	index := map[[2]string]int{}
+	for _, c := range r.Endpoints {
+		k := [2]string{string(c.Protocol), c.Host}
+		i, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			out = append(out, EndpointSummary{Protocol: c.Protocol, Host: c.Host, OK: c.OK, Duration: c.Duration})
+			continue
+		}
+		out[i].OK = out[i].OK && c.OK
+		out[i].Duration = max(out[i].Duration, c.Duration)
+	}
+	return out
+}
+
+// EndpointsOK reports whether every endpoint check passed; true when
+// none ran.
+func (r *Result) EndpointsOK() bool {
+	for _, c := range r.Endpoints {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
 }
 
 // V2Result is the answer of Autodiscover v2 for one protocol.
@@ -115,4 +202,7 @@ type CertInfo struct {
 	NameOK        bool
 	TrustOK       bool
 	ValidityOK    bool
+	// Endpoint is set for a host only an endpoint URL named: the chain
+	// never reached it.
+	Endpoint bool
 }

@@ -57,6 +57,12 @@ const (
 	StepCredentials  StepName = "credentials"   // answer to a 401 challenge, when the rules allow it
 	StepParse        StepName = "parse"         // the Autodiscover XML answer
 	StepRedirect     StepName = "redirect"      // validation of a redirect target (URL or address)
+
+	// The steps of an endpoint URL (Settings.Endpoints); its host's
+	// connection steps are the ones above.
+	StepEndpointURL    StepName = "endpoint_url"    // the URL passed the rules for server-named URLs (recorded when it did not)
+	StepAuthMethods    StepName = "auth_methods"    // the unauthenticated request and the schemes its 401 offered
+	StepEndpointAnswer StepName = "endpoint_answer" // the protocol's own answer (EWS ResponseCode, MAPI/HTTP X-ResponseCode, …)
 )
 
 // Schema selects the POX request flavour.
@@ -184,7 +190,43 @@ type Settings struct {
 	// V2Protocols are the protocols v2_json asks for; empty means
 	// DefaultV2Protocols.
 	V2Protocols []string
+	// Endpoints are the kinds of URL the answer returns that are checked
+	// after the chain: what Outlook and phones connect to next. Empty
+	// checks none.
+	Endpoints []EndpointProtocol
+	// EndpointsScope selects the external URLs, the internal ones or
+	// both. Empty means ScopeExternal.
+	EndpointsScope EndpointScope
 }
+
+// EndpointProtocol names a kind of endpoint an Autodiscover answer
+// returns. The values are a fixed vocabulary: they are metric label
+// values.
+type EndpointProtocol string
+
+const (
+	EndpointEWS        EndpointProtocol = "ews"        // Exchange Web Services
+	EndpointMAPI       EndpointProtocol = "mapi"       // MAPI over HTTP, mail store and address book
+	EndpointOAB        EndpointProtocol = "oab"        // the offline address book's oab.xml
+	EndpointActiveSync EndpointProtocol = "activesync" // Exchange ActiveSync
+	EndpointOWA        EndpointProtocol = "owa"        // Outlook on the web
+)
+
+// EndpointProtocols lists every EndpointProtocol in the order they are
+// checked and shown.
+var EndpointProtocols = []EndpointProtocol{EndpointEWS, EndpointMAPI, EndpointOAB, EndpointActiveSync, EndpointOWA}
+
+// EndpointScope selects which of an answer's URLs are checked.
+type EndpointScope string
+
+const (
+	ScopeExternal EndpointScope = "external" // the URLs clients outside the network use
+	ScopeInternal EndpointScope = "internal" // the URLs clients inside it use
+	ScopeBoth     EndpointScope = "both"
+)
+
+// EndpointScopes lists every EndpointScope.
+var EndpointScopes = []EndpointScope{ScopeExternal, ScopeInternal, ScopeBoth}
 
 // AuthSettings are a module's credentials as plain data. Its String and
 // GoString never show a secret.
@@ -279,10 +321,11 @@ const (
 	ExpectProtocols    = "protocols"
 	ExpectCertMinDays  = "cert_min_days"
 	ExpectSMTPAddress  = "smtp_address"
+	ExpectEndpoints    = "endpoints"
 )
 
 // ExpectationNames lists them in the order they are checked.
-var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress}
+var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress, ExpectEndpoints}
 
 // MaxCertMinDays caps cert_min_days at ten years: no certificate is issued
 // for longer, so a larger value always fails.
@@ -309,6 +352,10 @@ type Expectations struct {
 	// SMTPAddress is the primary address (AutoDiscoverSMTPAddress) the
 	// answer must name: a changed one is drift of the mailbox itself.
 	SMTPAddress string `yaml:"smtp_address,omitempty"`
+	// Endpoints makes a failing endpoint check (the module's endpoints)
+	// fail the probe; without it the endpoints have metrics of their own
+	// and the probe's verdict is Autodiscover's.
+	Endpoints bool `yaml:"endpoints,omitempty"`
 }
 
 // ExpectationProtocols are the Protocol types expect.protocols accepts.
@@ -329,6 +376,8 @@ func (s *Settings) maxBodyBytes() int64        { return positiveOr(s.MaxBodyByte
 func (s *Settings) schema() Schema             { return cmp.Or(s.Schema, SchemaOutlook) }
 func (s *Settings) ipVersion() IPVersion       { return cmp.Or(s.IPVersion, IPAny) }
 func (s *Settings) userAgent() string          { return cmp.Or(s.UserAgent, DefaultUserAgent) }
+
+func (s *Settings) endpointsScope() EndpointScope { return cmp.Or(s.EndpointsScope, ScopeExternal) }
 
 func (s *Settings) methods() []Method {
 	if len(s.Methods) == 0 {

@@ -104,6 +104,9 @@ func (r *run) secure(ctx context.Context, t target, addrs []string) (*tlsOutcome
 		ccErr = failf(ClassClientCertRequested, "the server asked for a client certificate (Accept/Require Client Certificates is configured); none was sent")
 	}
 	r.rec.record(t, StepClientCert, time.Now(), addr, ccErr, clientCertDetail(out))
+	if k := hostPort(t.host, t.port); r.chainLeaves[k] == nil {
+		r.chainLeaves[k] = out.state.PeerCertificates[0].Raw
+	}
 	if !r.certSeen[t.host] {
 		r.certSeen[t.host] = true
 		r.res.Certificates = append(r.res.Certificates, out.cert)

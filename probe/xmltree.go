@@ -80,15 +80,22 @@ type treeBuilder struct {
 	root   *xnode
 	sawDTD bool
 	done   bool
+	// rootName is the local name the root element must have.
+	rootName string
 }
 
 // decodeXMLTree tokenizes body into an xnode tree rooted at an Autodiscover
 // element. It stops at the end of the root, so trailing bytes are ignored.
-func decodeXMLTree(body []byte) (*xnode, error) {
+func decodeXMLTree(body []byte) (*xnode, error) { return decodeXMLTreeOf(body, "Autodiscover") }
+
+// decodeXMLTreeOf is decodeXMLTree for a document whose root element is
+// rootName (any case, any namespace), with the same caps: the one parser
+// of every XML a server sends.
+func decodeXMLTreeOf(body []byte, rootName string) (*xnode, error) {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
 	d.CharsetReader = charsetReader
-	var b treeBuilder
+	b := treeBuilder{rootName: rootName}
 	for tokens := 0; !b.done; tokens++ {
 		if tokens >= maxXMLTokens {
 			return nil, parseErrorf(ClassBadXML, "more than %d XML tokens", maxXMLTokens)
@@ -134,7 +141,7 @@ func (b *treeBuilder) start(t xml.StartElement) error {
 	}
 	n := &xnode{space: t.Name.Space, local: t.Name.Local, attrs: t.Attr}
 	if b.root == nil {
-		if !strings.EqualFold(n.local, "Autodiscover") {
+		if !strings.EqualFold(n.local, b.rootName) {
 			return parseErrorf(ClassNotAutodiscover, "root element is %s", clipInput(n.local))
 		}
 		if b.sawDTD {
