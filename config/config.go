@@ -59,6 +59,11 @@ type Module struct {
 	// AllowedPorts are the ports besides 443 a server-named URL may use.
 	AllowedPorts []int             `yaml:"allowed_ports,omitempty"`
 	ConnectTo    map[string]string `yaml:"connect_to,omitempty"`
+	// Endpoints are the kinds of URL the answer returns that are checked
+	// after the chain; EndpointsScope (set when Endpoints is) selects the
+	// external URLs, the internal ones or both.
+	Endpoints      []probe.EndpointProtocol `yaml:"endpoints,omitempty"`
+	EndpointsScope probe.EndpointScope      `yaml:"endpoints_scope,omitempty"`
 
 	// Read at load so that building a prober does no I/O, and kept out of
 	// the exported fields so that they cannot reach Redacted output. The
@@ -242,6 +247,8 @@ func (m *Module) Settings() probe.Settings {
 		V2Hosts:               []string{probe.DefaultV2Host},
 		V2Protocols:           slices.Clone(probe.DefaultV2Protocols),
 		Auth:                  probe.AuthSettings{Type: m.Auth.Type},
+		Endpoints:             slices.Clone(m.Endpoints),
+		EndpointsScope:        m.EndpointsScope,
 	}
 	if m.V2 != nil {
 		s.V2Hosts = slices.Clone(m.V2.Hosts)

@@ -496,14 +496,19 @@ var badConfigs = map[string][]string{
 	"v2_without_v2_json.yml":           {`v2_without_v2_json.yml:4: modules.hq.v2: v2 settings given but methods does not include v2_json`},
 
 	// mailboxes[].expect
-	"expect_bad_host.yml":            {`expect_bad_host.yml:8: mailboxes[0].expect.endpoint_host: "https://autodiscover.contoso.test/autodiscover/autodiscover.xml" is a URL`},
-	"expect_cert_min_days_range.yml": {`expect_cert_min_days_range.yml:8: mailboxes[0].expect.cert_min_days: must be between 1 and 3650, not 0`},
-	"expect_duplicate_protocol.yml":  {`expect_duplicate_protocol.yml:8: mailboxes[0].expect.protocols[2]: duplicate protocol "mapiHttp"`},
-	"expect_empty.yml":               {`expect_empty.yml:7: mailboxes[0].expect: must set at least one of endpoint_host,`},
-	"expect_ip_host.yml":             {`expect_ip_host.yml:8: mailboxes[0].expect.ews_url_host: "192.0.2.10" is an IP address, not a DNS name`},
-	"expect_max_redirects_range.yml": {`expect_max_redirects_range.yml:8: mailboxes[0].expect.max_redirects: must be between 0 and 50, not -1`},
-	"expect_unknown_protocol.yml":    {`expect_unknown_protocol.yml:8: mailboxes[0].expect.protocols[1]: unknown protocol "EWS" (valid: EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync, IMAP, POP3, SMTP)`},
-	"unknown_field_expect.yml":       {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
+	"expect_bad_host.yml":                    {`expect_bad_host.yml:8: mailboxes[0].expect.endpoint_host: "https://autodiscover.contoso.test/autodiscover/autodiscover.xml" is a URL`},
+	"expect_cert_min_days_range.yml":         {`expect_cert_min_days_range.yml:8: mailboxes[0].expect.cert_min_days: must be between 1 and 3650, not 0`},
+	"expect_duplicate_protocol.yml":          {`expect_duplicate_protocol.yml:8: mailboxes[0].expect.protocols[2]: duplicate protocol "mapiHttp"`},
+	"expect_empty.yml":                       {`expect_empty.yml:7: mailboxes[0].expect: must set at least one of endpoint_host,`},
+	"expect_ip_host.yml":                     {`expect_ip_host.yml:8: mailboxes[0].expect.ews_url_host: "192.0.2.10" is an IP address, not a DNS name`},
+	"expect_max_redirects_range.yml":         {`expect_max_redirects_range.yml:8: mailboxes[0].expect.max_redirects: must be between 0 and 50, not -1`},
+	"expect_unknown_protocol.yml":            {`expect_unknown_protocol.yml:8: mailboxes[0].expect.protocols[1]: unknown protocol "EWS" (valid: EXCH, EXPR, WEB, EXHTTP, mapiHttp, MobileSync, IMAP, POP3, SMTP)`},
+	"endpoints_unknown.yml":                  {`endpoints_unknown.yml:3: modules.hq.endpoints[1]: unknown endpoint "smtp" (valid: ews, mapi, oab, activesync, owa)`},
+	"endpoints_duplicate.yml":                {`endpoints_duplicate.yml:3: modules.hq.endpoints[1]: duplicate endpoint "ews" (first at line 3)`},
+	"endpoints_scope_unknown.yml":            {`endpoints_scope_unknown.yml:4: modules.hq.endpoints_scope: unknown endpoints_scope "everywhere" (valid: external, internal, both)`},
+	"endpoints_scope_alone.yml":              {`endpoints_scope_alone.yml:3: modules.hq.endpoints_scope: endpoints_scope given but the module lists no endpoints`},
+	"expect_endpoints_without_endpoints.yml": {`expect_endpoints_without_endpoints.yml:8: mailboxes[0].expect.endpoints: module "hq" lists no endpoints to check`},
+	"unknown_field_expect.yml":               {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
 }
 
 func TestBadConfigsAreRejectedWithPositionAndField(t *testing.T) {
@@ -1217,6 +1222,40 @@ func TestV2SettingsAreNormalisedAndDefaulted(t *testing.T) {
 	})
 }
 
+func TestEndpointsReachTheProbeSettings(t *testing.T) {
+	tests := []struct {
+		name      string
+		module    string
+		endpoints []probe.EndpointProtocol
+		scope     probe.EndpointScope
+	}{
+		{"no endpoints by default", "{}", nil, ""},
+		{"endpoints default to the external URLs", "{endpoints: [mapi, EWS]}", []probe.EndpointProtocol{probe.EndpointMAPI, probe.EndpointEWS}, probe.ScopeExternal},
+		{"a scope is kept", "{endpoints: [owa], endpoints_scope: both}", []probe.EndpointProtocol{probe.EndpointOWA}, probe.ScopeBoth},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte("modules:\n  m: "+tt.module+"\nmailboxes:\n  - {name: a, address: a@contoso.test, module: m, expect: {endpoints: true}}\n"), "c.yml", "")
+			if len(tt.endpoints) == 0 {
+				if err == nil || !strings.Contains(err.Error(), "lists no endpoints") {
+					t.Fatalf("expect.endpoints without endpoints: got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := cfg.Modules["m"].Settings()
+			if !reflect.DeepEqual(s.Endpoints, tt.endpoints) || s.EndpointsScope != tt.scope {
+				t.Errorf("settings have %v %q, want %v %q", s.Endpoints, s.EndpointsScope, tt.endpoints, tt.scope)
+			}
+			if !cfg.Mailboxes[0].Expect.Endpoints {
+				t.Error("expect.endpoints was not kept")
+			}
+		})
+	}
+}
+
 func TestClientSecretsNeverLeak(t *testing.T) {
 	const inline = inlinePasswordMarker + "-inline-client-secret"
 	dir := t.TempDir()
@@ -1291,7 +1330,7 @@ func TestNewFieldsAppearInFuzzSeeds(t *testing.T) {
 			all.Write(readFileT(t, f))
 		}
 	}
-	for _, want := range []string{"type: ntlm", "type: oauth2", "client_secret_file:", "token_url:", "v2_json", "check_all_addresses:", "expect:", "cert_min_days:", "grant: refresh_token", "grant: password", "refresh_token_file:", "device_authorization_url:"} {
+	for _, want := range []string{"type: ntlm", "type: oauth2", "client_secret_file:", "token_url:", "v2_json", "check_all_addresses:", "expect:", "cert_min_days:", "grant: refresh_token", "grant: password", "refresh_token_file:", "device_authorization_url:", "endpoints:", "endpoints_scope:"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("no seed contains %q", want)
 		}

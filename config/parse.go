@@ -87,7 +87,8 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 // moduleFields are the keys a module may have.
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
 	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
-	"max_connection_attempts", "max_dns_queries", "allowed_ports", "mapi_http", "user_agent", "continue_after_error"}
+	"max_connection_attempts", "max_dns_queries", "allowed_ports", "mapi_http", "user_agent", "continue_after_error",
+	"endpoints", "endpoints_scope"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
@@ -147,8 +148,49 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	if e, ok := fs["allowed_ports"]; ok {
 		m.AllowedPorts = p.ports(e.value, child(path, "allowed_ports"))
 	}
+	p.endpoints(m, fs, path)
 	return m
 }
+
+// endpoints reads the endpoint kinds to check and their scope, which
+// means nothing without them.
+func (p *parser) endpoints(m *Module, fs map[string]entry, path string) {
+	if e, ok := fs["endpoints"]; ok {
+		for _, v := range p.nameList(e.value, child(path, "endpoints"), "endpoint", "to check none", enumName("endpoint", endpointNames())) {
+			m.Endpoints = append(m.Endpoints, probe.EndpointProtocol(v))
+		}
+	}
+	e, ok := fs["endpoints_scope"]
+	switch {
+	case ok && len(m.Endpoints) == 0:
+		if _, listed := fs["endpoints"]; !listed {
+			p.addf(e.key, child(path, "endpoints_scope"), "endpoints_scope given but the module lists no endpoints")
+		}
+	case ok:
+		p.strField(fs, path, "endpoints_scope", func(s string, n *yaml.Node, f string) {
+			if !slices.Contains(probe.EndpointScopes, probe.EndpointScope(s)) {
+				p.addf(n, f, "unknown endpoints_scope %q (valid: %s)", s, joinNames(probe.EndpointScopes))
+				return
+			}
+			m.EndpointsScope = probe.EndpointScope(s)
+		})
+	}
+	if len(m.Endpoints) > 0 && m.EndpointsScope == "" {
+		m.EndpointsScope = probe.ScopeExternal
+	}
+}
+
+func endpointNames() []string { return joinable(probe.EndpointProtocols) }
+
+func joinable[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func joinNames[T ~string](vs []T) string { return strings.Join(joinable(vs), ", ") }
 
 // ports reads a list of distinct TCP ports other than 443 (which is
 // always allowed).
@@ -574,6 +616,9 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 		}
 		if e, ok := fs["expect"]; ok {
 			mb.Expect = p.expect(e.value, child(path, "expect"))
+			if m := cfg.Modules[mb.Module]; mb.Expect != nil && mb.Expect.Endpoints && m != nil && len(m.Endpoints) == 0 {
+				p.addf(keyNode(e.value, probe.ExpectEndpoints), child(child(path, "expect"), probe.ExpectEndpoints), "module %q lists no endpoints to check", mb.Module)
+			}
 		}
 		cfg.Mailboxes = append(cfg.Mailboxes, mb)
 	}
@@ -614,6 +659,9 @@ func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 	}
 	if e, ok := fs[probe.ExpectProtocols]; ok {
 		x.Protocols = p.nameList(e.value, child(path, probe.ExpectProtocols), "protocol", "to check none", enumName("protocol", probe.ExpectationProtocols))
+	}
+	if e, ok := fs[probe.ExpectEndpoints]; ok {
+		x.Endpoints, _ = p.boolean(e.value, child(path, probe.ExpectEndpoints))
 	}
 	if e, ok := fs[probe.ExpectCertMinDays]; ok {
 		if v, ok := p.intBetween(e.value, child(path, probe.ExpectCertMinDays), 1, probe.MaxCertMinDays); ok {
@@ -658,4 +706,14 @@ func (p *parser) labels(n *yaml.Node, path string) map[string]string {
 		}
 	}
 	return out
+}
+
+// keyNode is the key node of field in mapping n, or n when it has none.
+func keyNode(n *yaml.Node, field string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == field {
+			return n.Content[i]
+		}
+	}
+	return n
 }
