@@ -23,8 +23,8 @@ var (
 	redirectHops        = family("redirect_hops", "Redirects followed (HTTP 3xx, redirectUrl, HTTP redirect method, redirectAddr).")
 	stepSuccess         = family("step_success", "Whether a step of the chain passed (1) or failed (0); absent when the step was not reached.", stepLabels...)
 	stepDuration        = family("step_duration_seconds", "How long a step of the chain took.", stepLabels...)
-	certNotAfter        = family("cert_not_after_timestamp_seconds", "NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.", "host")
-	chainNotAfter       = family("cert_chain_not_after_timestamp_seconds", "Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.", "host")
+	certNotAfter        = family("cert_not_after_timestamp_seconds", "NotAfter of the leaf certificate a TLS host of the chain or an endpoint host presented, also when validation failed.", "host")
+	chainNotAfter       = family("cert_chain_not_after_timestamp_seconds", "Earliest NotAfter of the verified certificate chain of a TLS host of the chain or an endpoint host; absent when the chain did not verify.", "host")
 	responseErrorCode   = family("response_error_code", "The ErrorCode of an Autodiscover Error answer (e.g. 500: address not found); absent when none came back.")
 	mobileSyncStatus    = family("mobilesync_status", "The Status of a MobileSync Autodiscover Error answer (1: protocol error, 2: provider error); absent when none came back.")
 	resultInfo          = family("result_info", "Where discovery ended: the Autodiscover URL that answered, the EWS URL, the block it came from and the server the answer named.", "endpoint", "ews_url", "ews_source", "server")
@@ -37,6 +37,8 @@ var (
 	expectationSuccess  = family("expectation_success", "Whether the result met a configured expectation of the mailbox.", "expectation")
 	authBackoff         = family("auth_backoff_seconds", "How long credentials stay withheld for this mailbox after the server refused them (account lockout protection); 0 when they are not.")
 	failureInfo         = family("probe_failure_info", "The decisive failure of a failed probe: the step that got furthest toward settings, with its class; absent on success.", "method", "host", "step", "class")
+	endpointSuccess     = family("endpoint_success", "Whether every URL of an endpoint protocol (ews, mapi, oab, activesync, owa) on a host that the Autodiscover answer returned passed its checks: connection, certificate, authentication methods and the protocol's own answer.", "protocol", "host")
+	endpointDuration    = family("endpoint_duration_seconds", "How long the slowest URL of an endpoint protocol on a host took, its host's connection included.", "protocol", "host")
 	resultAge           = family("probe_result_age_seconds", "Age of the result served: 0 for a fresh chain, more when min_interval served the last one.")
 )
 
@@ -67,7 +69,8 @@ func New(res *probe.Result, opts Options) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, mobileSyncStatus, resultInfo, protocolInfo,
-		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge, failureInfo} {
+		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge, failureInfo,
+		endpointSuccess, endpointDuration} {
 		ch <- d
 	}
 }
@@ -137,6 +140,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if ac.Cert != nil {
 			ch <- prometheus.MustNewConstMetric(addressCertNotAfter, prometheus.GaugeValue, float64(ac.Cert.NotAfter.Unix()), ac.Host, ac.Address)
+		}
+	}
+	seenEndpoint := map[string]bool{}
+	for _, e := range r.EndpointSummaries() {
+		lv := []string{string(e.Protocol), HostLabel(e.Host)}
+		if key := strings.Join(lv, " "); !seenEndpoint[key] {
+			seenEndpoint[key] = true
+			ch <- prometheus.MustNewConstMetric(endpointSuccess, prometheus.GaugeValue, boolValue(e.OK), lv...)
+			ch <- prometheus.MustNewConstMetric(endpointDuration, prometheus.GaugeValue, e.Duration.Seconds(), lv...)
 		}
 	}
 	for _, e := range r.Expectations {

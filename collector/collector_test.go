@@ -47,10 +47,10 @@ func successResult() *probe.Result {
 
 func TestCollectorExposesTheContractFamilies(t *testing.T) {
 	want := `
-# HELP autodiscover_cert_chain_not_after_timestamp_seconds Earliest NotAfter of the verified certificate chain of a TLS host; absent when the chain did not verify.
+# HELP autodiscover_cert_chain_not_after_timestamp_seconds Earliest NotAfter of the verified certificate chain of a TLS host of the chain or an endpoint host; absent when the chain did not verify.
 # TYPE autodiscover_cert_chain_not_after_timestamp_seconds gauge
 autodiscover_cert_chain_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8013536e+09
-# HELP autodiscover_cert_not_after_timestamp_seconds NotAfter of the leaf certificate a TLS host of the chain presented, also when validation failed.
+# HELP autodiscover_cert_not_after_timestamp_seconds NotAfter of the leaf certificate a TLS host of the chain or an endpoint host presented, also when validation failed.
 # TYPE autodiscover_cert_not_after_timestamp_seconds gauge
 autodiscover_cert_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8031248e+09
 autodiscover_cert_not_after_timestamp_seconds{host="autodiscover.contoso.test"} 1.7672256e+09
@@ -264,5 +264,47 @@ autodiscover_probe_failure_info{class="expired",host="autodiscover.contoso.test"
 	}
 	if n := testutil.CollectAndCount(New(successResult(), Options{}), "autodiscover_probe_failure_info"); n != 0 {
 		t.Errorf("failure_info has %d series on a successful probe", n)
+	}
+}
+
+// Endpoint checks fold into one series per protocol and host: a protocol
+// fails on a host when any of its URLs there failed, and the slowest URL
+// is its duration. The endpoint host's certificate joins the certificate
+// families, so the certificate alerts cover it.
+func TestEndpointFamiliesFoldURLsPerProtocolAndHost(t *testing.T) {
+	res := successResult()
+	res.Endpoints = []probe.EndpointCheck{
+		{Protocol: probe.EndpointEWS, Host: "mail.contoso.test", OK: true, Duration: 40 * time.Millisecond},
+		{Protocol: probe.EndpointMAPI, Host: "mail.contoso.test", OK: true, Duration: 30 * time.Millisecond},
+		{Protocol: probe.EndpointMAPI, Host: "mail.contoso.test", OK: false, Duration: 50 * time.Millisecond},
+		{Protocol: probe.EndpointMAPI, Host: "Internal.Mail.Contoso.test", OK: true, Duration: 20 * time.Millisecond},
+	}
+	res.Certificates = append(res.Certificates, probe.CertInfo{Host: "mail.contoso.test", NotAfter: leafExpiry, ChainNotAfter: chainExpiry, Endpoint: true})
+	want := `
+# HELP autodiscover_endpoint_duration_seconds How long the slowest URL of an endpoint protocol on a host took, its host's connection included.
+# TYPE autodiscover_endpoint_duration_seconds gauge
+autodiscover_endpoint_duration_seconds{host="internal.mail.contoso.test",protocol="mapi"} 0.02
+autodiscover_endpoint_duration_seconds{host="mail.contoso.test",protocol="ews"} 0.04
+autodiscover_endpoint_duration_seconds{host="mail.contoso.test",protocol="mapi"} 0.05
+# HELP autodiscover_endpoint_success Whether every URL of an endpoint protocol (ews, mapi, oab, activesync, owa) on a host that the Autodiscover answer returned passed its checks: connection, certificate, authentication methods and the protocol's own answer.
+# TYPE autodiscover_endpoint_success gauge
+autodiscover_endpoint_success{host="internal.mail.contoso.test",protocol="mapi"} 1
+autodiscover_endpoint_success{host="mail.contoso.test",protocol="ews"} 1
+autodiscover_endpoint_success{host="mail.contoso.test",protocol="mapi"} 0
+`
+	c := New(res, Options{})
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_endpoint_success", "autodiscover_endpoint_duration_seconds"); err != nil {
+		t.Error(err)
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP autodiscover_cert_chain_not_after_timestamp_seconds Earliest NotAfter of the verified certificate chain of a TLS host of the chain or an endpoint host; absent when the chain did not verify.
+# TYPE autodiscover_cert_chain_not_after_timestamp_seconds gauge
+autodiscover_cert_chain_not_after_timestamp_seconds{host="autodiscover-s.outlook.test"} 1.8013536e+09
+autodiscover_cert_chain_not_after_timestamp_seconds{host="mail.contoso.test"} 1.8013536e+09
+`), "autodiscover_cert_chain_not_after_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
 	}
 }
