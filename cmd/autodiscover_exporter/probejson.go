@@ -39,6 +39,34 @@ type probeJSON struct {
 	V2                 []v2JSON           `json:"v2"`
 	Expectations       []expectationJSON  `json:"expectations"`
 	AuthBackoffSeconds float64            `json:"auth_backoff_seconds"`
+	EndpointHosts      []endpointHostJSON `json:"endpoint_hosts"`
+	Endpoints          []endpointJSON     `json:"endpoints"`
+	// EndpointsMissing are the module's endpoint kinds the answer named no
+	// URL for.
+	EndpointsMissing []string `json:"endpoints_missing"`
+}
+
+type endpointHostJSON struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// SharedWithChain: the chain checked the host and the same
+	// certificate came back; steps is then empty.
+	SharedWithChain bool       `json:"shared_with_chain"`
+	OK              bool       `json:"ok"`
+	Steps           []stepJSON `json:"steps"`
+}
+
+type endpointJSON struct {
+	Protocol        string     `json:"protocol"`
+	What            string     `json:"what"`
+	Scope           string     `json:"scope"`
+	Source          string     `json:"source"`
+	URL             string     `json:"url"`
+	Host            string     `json:"host"`
+	Port            int        `json:"port"`
+	OK              bool       `json:"ok"`
+	DurationSeconds float64    `json:"duration_seconds"`
+	Steps           []stepJSON `json:"steps"`
 }
 
 type failureJSON struct {
@@ -206,6 +234,14 @@ func newProbeJSON(res *probe.Result, now time.Time) probeJSON {
 		V2:                 convertAll(res.V2, newV2JSON),
 		Expectations:       convertAll(res.Expectations, newExpectationJSON),
 		AuthBackoffSeconds: res.AuthBackoff.Seconds(),
+		EndpointHosts: convertAll(res.EndpointHosts, func(h probe.EndpointHost) endpointHostJSON {
+			return endpointHostJSON{Host: h.Host, Port: h.Port, SharedWithChain: h.SharedWithChain, OK: h.OK, Steps: convertAll(h.Steps, newStepJSON)}
+		}),
+		Endpoints: convertAll(res.Endpoints, func(c probe.EndpointCheck) endpointJSON {
+			return endpointJSON{Protocol: string(c.Protocol), What: c.What, Scope: string(c.Scope), Source: c.Source, URL: c.URL, Host: c.Host, Port: c.Port,
+				OK: c.OK, DurationSeconds: c.Duration.Seconds(), Steps: convertAll(c.Steps, newStepJSON)}
+		}),
+		EndpointsMissing: convertAll(res.EndpointsMissing, func(p probe.EndpointProtocol) string { return string(p) }),
 	}
 	if f := res.Failure; f != nil {
 		out.Failure = &failureJSON{Hop: f.Hop, Method: string(f.Method), Host: f.Host, Step: string(f.Step), Class: string(f.Class), Sentence: f.Sentence, StepIndex: f.StepIndex}
