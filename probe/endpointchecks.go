@@ -79,10 +79,13 @@ func (r *run) checkEndpoint(ctx context.Context, rec *recorder, t target, hc *ht
 	}
 	rec.record(t, StepAuthMethods, started, addr, nil, offered)
 	authed, ok := r.authenticate(ctx, rec, t, hc, u, addr, build, body, challenges, certOK)
-	// NTLM and Negotiate bind the connection to the account: the next
-	// URL's unauthenticated request needs a connection of its own.
-	hc.Close()
-	hc.closed = true
+	if r.p.s.Auth.Type == AuthNTLM {
+		// NTLM and Negotiate bind the connection to the account: the next
+		// URL's unauthenticated request needs a connection of its own.
+		// Basic and Bearer authenticate one request and leave it clean.
+		hc.Close()
+		hc.closed = true
+	}
 	if !ok {
 		return
 	}

@@ -571,3 +571,42 @@ func TestEndpointStepLogReadsLikeConnectivityAnalyzer(t *testing.T) {
 		t.Error("the default scope checked internal URLs")
 	}
 }
+
+// NTLM binds a connection to the account, so each endpoint URL starts on
+// a connection of its own and still gets its 401 first; every check
+// completes the NTLMv2 handshake the lab verifies.
+func TestEndpointsAuthenticateWithNTLM(t *testing.T) {
+	e := newEstate(t)
+	mb, err := e.AddNTLMOnly("ntlm.test", "CONTOSO", "nina", "Correct-Horse1")
+	must(t, err)
+	gate := &lab.Autodiscover{
+		NTLM:       &lab.NTLMVerifier{Accounts: map[string]string{`CONTOSO\nina`: "Correct-Horse1"}, Domain: "CONTOSO"},
+		Challenges: []string{"Negotiate", "NTLM"},
+		Users:      map[string]lab.Reply{mb.Address: {}},
+	}
+	must(t, e.HTTPS("mail.ntlm.test", &lab.Exchange{Auth: gate}))
+	s := settingsFor(e, lab.Mailbox{})
+	s.Auth = probe.AuthSettings{Type: probe.AuthNTLM, Username: mb.Username, Password: mb.Password}
+	s.Endpoints = []probe.EndpointProtocol{probe.EndpointEWS, probe.EndpointMAPI, probe.EndpointOAB}
+	res := mustRun(t, mb.Address, s)
+	if !res.ChainSuccess {
+		t.Fatalf("chain failed: %s", res.Reason)
+	}
+	if len(res.Endpoints) != 4 {
+		t.Fatalf("%d endpoint checks, want EWS, two MAPI and OAB", len(res.Endpoints))
+	}
+	for _, c := range res.Endpoints {
+		if !c.OK || !sameSteps(endpointSteps(c), authenticatedCheck) || !strings.Contains(c.Steps[1].Detail, "NTLM credentials") {
+			t.Errorf("%s: %+v", c.What, c.Steps)
+		}
+	}
+	var unauthenticated int
+	for _, r := range e.RequestsTo("mail.ntlm.test") {
+		if r.Authorization == "" {
+			unauthenticated++
+		}
+	}
+	if unauthenticated != 4 {
+		t.Errorf("%d unauthenticated requests reached mail.ntlm.test, want one per URL", unauthenticated)
+	}
+}
