@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/demo"
 	"github.com/autodiscover-exporter/autodiscover_exporter/internal/lab"
+	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
 const (
@@ -37,8 +39,24 @@ func newBench(o options) (*bench, error) {
 		return nil, err
 	}
 	b := &bench{o: o, estate: e}
+	servers := map[string]*lab.Exchange{}
 	for i := 0; i < o.mailboxes; i++ {
-		mb, err := e.AddHybridMailbox(fmt.Sprintf("corp%d.test", i%o.domains), fmt.Sprintf("user%d", i), benchAccount, benchPassword)
+		domain, user := fmt.Sprintf("corp%d.test", i%o.domains), fmt.Sprintf("user%d", i)
+		var mb lab.Mailbox
+		var err error
+		switch x := servers[domain]; {
+		case o.scenario == "hybrid":
+			mb, err = e.AddHybridMailbox(domain, user, benchAccount, benchPassword)
+		case x == nil:
+			mb, x, err = e.AddExchange(domain, user, benchPassword)
+			if err == nil {
+				x.Auth.AddAccount(benchAccount, benchPassword)
+				servers[domain] = x
+			}
+		default:
+			mb = lab.Mailbox{Address: user + "@" + domain}
+			x.Auth.SetUser(mb.Address, lab.Reply{Settings: &lab.Settings{DisplayName: user, Server: "mail." + domain}})
+		}
 		if err != nil {
 			b.close()
 			return nil, err
@@ -76,7 +94,15 @@ func (b *bench) writeConfig() error {
 	m := demo.LabModule(b.estate, b.caPath())
 	m.Timeout, m.StepTimeout = config.Duration(30*time.Second), config.Duration(5*time.Second)
 	m.Auth = auth
-	m.AllowedDomains = []string{lab.TenantSuffix, lab.CloudDomain}
+	if b.o.scenario == "hybrid" {
+		m.AllowedDomains = []string{lab.TenantSuffix, lab.CloudDomain}
+	}
+	for _, p := range strings.Split(b.o.endpoints, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			m.Endpoints = append(m.Endpoints, probe.EndpointProtocol(p))
+			m.EndpointsScope = probe.ScopeExternal
+		}
+	}
 	cfg := &config.Config{Modules: map[string]*config.Module{"hybrid": m}}
 	for i, mb := range b.mailboxes {
 		cfg.Mailboxes = append(cfg.Mailboxes, &config.Mailbox{Name: "mb-" + strconv.Itoa(i), Address: mb.Address, Module: "hybrid"})
@@ -138,6 +164,7 @@ func (b *bench) singleProbes() (singleResult, error) {
 // cycleResult is every mailbox scraped once, spread over the interval.
 type cycleResult struct {
 	succeeded          int
+	endpointFailures   int
 	wall, cpu          time.Duration
 	durations          []time.Duration
 	mallocs, allocated float64
@@ -155,6 +182,9 @@ func (b *bench) cycle() cycleResult {
 		c.wall = max(c.wall, r.done)
 		if r.ok {
 			c.succeeded++
+		}
+		if r.endpointFailed {
+			c.endpointFailures++
 		}
 	}
 	c.mallocs = metric(own1, "go_memstats_mallocs_total") - metric(own0, "go_memstats_mallocs_total")
@@ -191,10 +221,17 @@ func (b *bench) burst() burstResult {
 }
 
 func printScale(o options, s singleResult, c cycleResult, b burstResult) {
-	fmt.Printf("\n## autodiscover_exporter at scale (%d mailboxes over %d hybrid domains; 4 TLS hosts and 3 redirects per chain)\n\n", o.mailboxes, o.domains)
+	shape := "hybrid domains; 4 TLS hosts and 3 redirects per chain"
+	if o.scenario == "onprem" {
+		shape = "on-premises Exchange domains; Autodiscover on autodiscover.<domain>, no redirect"
+	}
+	fmt.Printf("\n## autodiscover_exporter at scale (%d mailboxes over %d %s; endpoints: %s)\n\n", o.mailboxes, o.domains, shape, cmp.Or(o.endpoints, "none"))
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| cycle: mailboxes spread over | %v, %v injected per DNS answer, TLS handshake and HTTP answer |\n", o.cycle, o.latency)
 	fmt.Printf("| cycle: chains that returned settings | %d of %d |\n", c.succeeded, o.mailboxes)
+	if o.endpoints != "" {
+		fmt.Printf("| cycle: chains with a failing endpoint | %d of %d |\n", c.endpointFailures, o.mailboxes)
+	}
 	fmt.Printf("| cycle: wall time until the last answer | %v |\n", c.wall.Round(time.Millisecond))
 	fmt.Printf("| probe duration p50 / p99 | %v / %v |\n", percentile(c.durations, 0.5).Round(time.Millisecond), percentile(c.durations, 0.99).Round(time.Millisecond))
 	fmt.Printf("| exporter CPU per chain | %.2f ms |\n", float64(c.cpu.Microseconds())/1000/float64(o.mailboxes))

@@ -21,6 +21,11 @@ type options struct {
 	cycle               time.Duration
 	overheadRuns        int
 	heapProfile         string
+	// scenario is hybrid (the default: four TLS hosts, three redirects)
+	// or onprem (Exchange with its client access services, one hop).
+	scenario string
+	// endpoints is the module's endpoints list, comma-separated.
+	endpoints string
 }
 
 func main() {
@@ -34,7 +39,13 @@ func main() {
 	flag.IntVar(&o.overheadRuns, "overhead-runs", 10, "single probes for the overhead measurement")
 	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the exporter's heap profile, taken in the middle of the burst, to this file")
 	flag.DurationVar(&o.cycle, "cycle", 10*time.Second, "scrape interval the mailboxes are spread over (and their scrape timeout)")
+	flag.StringVar(&o.scenario, "scenario", "hybrid", "hybrid (four TLS hosts and three redirects per chain) or onprem (Exchange with EWS, MAPI/HTTP, OAB and OWA on mail.<domain>)")
+	flag.StringVar(&o.endpoints, "endpoints", "", "the module's endpoints, comma-separated (e.g. ews,mapi,oab,owa); empty checks none")
 	flag.Parse()
+	if o.scenario != "hybrid" && o.scenario != "onprem" {
+		fmt.Fprintln(os.Stderr, "scale: -scenario must be hybrid or onprem")
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
@@ -76,7 +87,7 @@ func run(o options) error {
 	cycle := b.cycle()
 	burst := b.burst()
 	printScale(o, single, cycle, burst)
-	if o.blackbox == "" {
+	if o.blackbox == "" || o.scenario != "hybrid" {
 		fmt.Println("\nblackbox_exporter: not given, peer not measured")
 		return nil
 	}

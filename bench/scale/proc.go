@@ -108,7 +108,11 @@ type scrapeResult struct {
 	ok       bool
 	duration time.Duration // the chain's own duration, as exported
 	done     time.Duration // from the cycle start to the answer
+	// endpointFailed: an autodiscover_endpoint_success series was 0.
+	endpointFailed bool
 }
+
+var failedEndpoint = regexp.MustCompile(`(?m)^autodiscover_endpoint_success\{[^}]*\} 0$`)
 
 // spread scrapes every target once, evenly spread over cycle (as Prometheus
 // spreads its targets), or all at once when cycle is 0.
@@ -125,9 +129,10 @@ func spread(urls []string, cycle, timeout time.Duration) []scrapeResult {
 			}
 			body, err := get(u, timeout)
 			out[i] = scrapeResult{
-				ok:       err == nil && metric(body, "autodiscover_probe_success") == 1,
-				duration: time.Duration(metric(body, "autodiscover_probe_duration_seconds") * float64(time.Second)),
-				done:     time.Since(begin),
+				ok:             err == nil && metric(body, "autodiscover_probe_success") == 1,
+				duration:       time.Duration(metric(body, "autodiscover_probe_duration_seconds") * float64(time.Second)),
+				done:           time.Since(begin),
+				endpointFailed: err == nil && failedEndpoint.MatchString(body),
 			}
 			if err == nil && strings.Contains(u, "module=hop") {
 				out[i].ok = metric(body, "probe_success") >= 0

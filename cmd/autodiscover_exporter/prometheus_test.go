@@ -374,11 +374,12 @@ func testRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T, p prometheu
 
 	// The broken demo mailboxes fire exactly the expected alerts.
 	want := map[string]struct{ label, values string }{
-		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,expired-dora,longchain-judy,loop-erin,retired-gina"},
-		"AutodiscoverExpectationFailed":             {"instance", "longchain-judy"},
+		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,expired-dora,longchain-judy,loop-erin,mapidown-mike,retired-gina"},
+		"AutodiscoverExpectationFailed":             {"instance", "longchain-judy,mapidown-mike"},
+		"AutodiscoverEndpointFailing":               {"host", "mail.mapidown.test"},
 		"AutodiscoverNodeFailing":                   {"host", "autodiscover.pool.test"},
 		"AutodiscoverCertificateExpiringSoon":       {"host", "autodiscover.expiring.test"},
-		"AutodiscoverCertificateExpiringCritical":   {"host", "autodiscover.lapsing.test"},
+		"AutodiscoverCertificateExpiringCritical":   {"host", "autodiscover.lapsing.test,mail.endpoints.test"},
 		"AutodiscoverCertificateExpired":            {"host", "autodiscover.expired.test"},
 		"AutodiscoverRedirectHopsHigh":              {"instance", "longchain-judy"},
 		"AutodiscoverRedirectHopsChanged":           {"instance", "migrating-hank"},

@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
@@ -63,7 +65,7 @@ func basicMailboxes() []entry {
 // OAuth2 against a token endpoint, Autodiscover v2, and a name with a dead
 // and a stale node behind it checked address by address.
 func realEstateMailboxes() []entry {
-	return append([]entry{
+	return slices.Concat([]entry{
 		{Mailbox: Mailbox{Name: "mapi-mia", Description: "on premises, MAPI/HTTP only: no EXHTTP block, the EWS URL only in the WEB block", Labels: labels("hq", "onprem"),
 			expect: &probe.Expectations{EWSURLHost: "mail.mapionly.test", Protocols: []string{"mapiHttp", "WEB"}}},
 			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddMAPIHTTPOnly("mapionly.test", "mia", Password) }},
@@ -110,7 +112,38 @@ func realEstateMailboxes() []entry {
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
 			}},
-	}...)
+	}, endpointMailboxes())
+}
+
+// demoEndpoints are what the endpoint mailboxes check: what Outlook
+// connects to after Autodiscover.
+var demoEndpoints = []probe.EndpointProtocol{probe.EndpointEWS, probe.EndpointMAPI, probe.EndpointOAB, probe.EndpointOWA}
+
+func checkEndpoints(m *config.Module) {
+	m.Endpoints, m.EndpointsScope = demoEndpoints, probe.ScopeExternal
+}
+
+// endpointMailboxes have a healthy Autodiscover and trouble behind it, on
+// the hosts its answer names.
+func endpointMailboxes() []entry {
+	return []entry{
+		{Mailbox: Mailbox{Name: "endpoints-emma", Description: "Autodiscover healthy; the certificate of mail.endpoints.test, where EWS, MAPI/HTTP, OAB and OWA live, expires in 5 days", Labels: labels("hq", "onprem"),
+			tune: checkEndpoints},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				spec := lab.CertSpec{Names: []string{"mail.endpoints.test"}, NotAfter: time.Now().Add(5 * 24 * time.Hour)}
+				mb, _, err := e.AddExchange("endpoints.test", "emma", Password, lab.WithCert(spec))
+				return mb, err
+			}},
+		{Mailbox: Mailbox{Name: "mapidown-mike", Description: "Autodiscover healthy, but MAPI/HTTP answers 503 after a cumulative update; expect.endpoints fails the probe", Labels: labels("hq", "onprem"),
+			tune: checkEndpoints, expect: &probe.Expectations{Endpoints: true}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				mb, x, err := e.AddExchange("mapidown.test", "mike", Password)
+				if err == nil {
+					x.SetFault("/mapi/", http.StatusServiceUnavailable)
+				}
+				return mb, err
+			}},
+	}
 }
 
 // The demo's app registrations in the lab's Entra ID: a confidential
