@@ -67,6 +67,9 @@ table#certificates td.host, table#certificates td.not-after, table#certificates 
 {{end}}{{with .AddressChecks}}<details class="address-checks {{if $.Tree.AddressesOK}}passed{{else}}failed{{end}}"{{if not $.Tree.AddressesOK}} open{{end}}>
 <summary><span class="mark">{{if $.Tree.AddressesOK}}✓{{else}}✗{{end}}</span>Every address of every TLS host (the load-balancer node view)</summary>
 {{range .}}{{template "candidate" .}}{{end}}</details>
+{{end}}{{with .Endpoints}}<details class="endpoints {{if $.Tree.EndpointsOK}}passed{{else}}failed{{end}}"{{if not $.Tree.EndpointsOK}} open{{end}}>
+<summary><span class="mark">{{if $.Tree.EndpointsOK}}✓{{else}}✗{{end}}</span>Testing the endpoints Autodiscover returned</summary>
+{{range .}}{{template "candidate" .}}{{end}}</details>
 {{end}}{{with .Expectations}}<details class="expectations {{if $.Tree.ExpectationsOK}}passed{{else}}failed{{end}}"{{if not $.Tree.ExpectationsOK}} open{{end}}>
 <summary><span class="mark">{{if $.Tree.ExpectationsOK}}✓{{else}}✗{{end}}</span>Expectations of this mailbox</summary>
 <ul class="lines">{{range .}}<li class="expectation {{if .OK}}passed{{else}}failed{{end}}"><span class="mark {{if .OK}}verdict-ok{{else}}verdict-fail{{end}}">{{if .OK}}✓{{else}}✗{{end}}</span>{{.Name}} … {{if .OK}}met{{else}}NOT MET{{end}}: {{.Detail}}</li>{{end}}</ul>
@@ -117,9 +120,12 @@ type stepTree struct {
 	V2            []treeLine
 	Hops          []treeHop
 	AddressChecks []treeCandidate
-	Expectations  []treeExpectation
-	// AddressesOK and ExpectationsOK sum up their sections.
-	AddressesOK, ExpectationsOK bool
+	// Endpoints holds each endpoint host's connection, then each URL's
+	// checks, in the order of the text step log.
+	Endpoints    []treeCandidate
+	Expectations []treeExpectation
+	// AddressesOK, EndpointsOK and ExpectationsOK sum up their sections.
+	AddressesOK, EndpointsOK, ExpectationsOK bool
 	Verdict                     string
 }
 
@@ -267,7 +273,7 @@ func certificateRowOf(c probe.CertInfo, now time.Time) certificateRow {
 // discovered changes, a new candidate where the method or URL does, as in
 // the text step log.
 func treeOf(res *probe.Result) *stepTree {
-	t := &stepTree{Address: probe.Printable(res.Mailbox, maxPageHostBytes), OK: res.Success, AddressesOK: true, ExpectationsOK: true}
+	t := &stepTree{Address: probe.Printable(res.Mailbox, maxPageHostBytes), OK: res.Success, AddressesOK: true, EndpointsOK: true, ExpectationsOK: true}
 	decisive := -1
 	if res.Failure != nil {
 		decisive = res.Failure.StepIndex
@@ -312,6 +318,7 @@ func treeOf(res *probe.Result) *stepTree {
 		t.AddressesOK = t.AddressesOK && c.OK
 		t.AddressChecks = append(t.AddressChecks, c)
 	}
+	t.Endpoints, t.EndpointsOK = endpointTree(res)
 	for _, e := range res.Expectations {
 		t.Expectations = append(t.Expectations, treeExpectation{Name: e.Name, OK: e.OK, Detail: probe.Printable(e.Detail, maxPageDetailBytes)})
 		t.ExpectationsOK = t.ExpectationsOK && e.OK
@@ -401,6 +408,39 @@ func stepWords(st probe.Step) string {
 		return "Analyzing the Autodiscover response"
 	case probe.StepRedirect:
 		return "Checking the redirect"
+	case probe.StepEndpointURL:
+		return "Checking the endpoint URL"
+	case probe.StepAuthMethods:
+		return "Testing the HTTP authentication methods"
+	case probe.StepEndpointAnswer:
+		return "Testing the protocol's answer"
 	}
 	return string(st.Name)
+}
+
+// endpointTree folds the endpoint checks: one candidate per host with its
+// connection steps, then one per URL.
+func endpointTree(res *probe.Result) ([]treeCandidate, bool) {
+	var out []treeCandidate
+	allOK := true
+	add := func(heading, u string, steps []probe.Step, ok bool) {
+		c := treeCandidate{Heading: heading, URL: probe.Printable(u, maxPageURLBytes), OK: ok}
+		for _, st := range steps {
+			c.Steps = append(c.Steps, treeStepOf(st, false))
+		}
+		c.Open = !ok
+		allOK = allOK && ok
+		out = append(out, c)
+	}
+	for _, h := range res.EndpointHosts {
+		heading := fmt.Sprintf("Endpoint host %s on port %d", probe.Printable(h.Host, maxPageHostBytes), h.Port)
+		if h.SharedWithChain {
+			heading += ": the certificate was validated while testing Autodiscover"
+		}
+		add(heading, "", h.Steps, h.OK)
+	}
+	for _, c := range res.Endpoints {
+		add(fmt.Sprintf("%s (%s, from %s)", c.What, c.Scope, probe.Printable(c.Source, 64)), c.URL, c.Steps, c.OK)
+	}
+	return out, allOK
 }

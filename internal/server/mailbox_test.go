@@ -226,3 +226,39 @@ func TestLandingRowShowsThePathTheFailureAndTheCertificateDays(t *testing.T) {
 		})
 	}
 }
+
+// The endpoints get a section of their own: each host's connection, then
+// each URL, with a failing one open.
+func TestMailboxPageShowsTheEndpointSection(t *testing.T) {
+	res := &probe.Result{Mailbox: "mike@mapidown.test", Success: true, ChainSuccess: true, FinalURL: "https://autodiscover.mapidown.test/autodiscover/autodiscover.xml",
+		Steps: []probe.Step{passed(0, probe.MethodAutodiscoverDomain, "autodiscover.mapidown.test", probe.StepParse, "settings returned")},
+		EndpointHosts: []probe.EndpointHost{{Host: "mail.mapidown.test", Port: 443, OK: true,
+			Steps: []probe.Step{passed(0, probe.MethodEndpoint, "mail.mapidown.test", probe.StepDNS, "resolved 127.0.0.30")}}},
+		Endpoints: []probe.EndpointCheck{
+			{Protocol: probe.EndpointEWS, What: "EWS", Scope: probe.ScopeExternal, Source: "EXHTTP external", URL: "https://mail.mapidown.test/EWS/Exchange.asmx", Host: "mail.mapidown.test", Port: 443, OK: true,
+				Steps: []probe.Step{passed(0, "endpoint_ews", "mail.mapidown.test", probe.StepEndpointAnswer, "GetFolder of the inbox answered ResponseCode NoError")}},
+			{Protocol: probe.EndpointMAPI, What: "MAPI/HTTP mail store", Scope: probe.ScopeExternal, Source: "mapiHttp", URL: "https://mail.mapidown.test/mapi/emsmdb/", Host: "mail.mapidown.test", Port: 443,
+				Steps: []probe.Step{failed(0, "endpoint_mapi", "mail.mapidown.test", probe.StepAuthMethods, probe.ClassServerError)}},
+		}}
+	s := pageServer(t, map[string]*probe.Result{"mapidown-mike": res})
+	code, page := get(t, s.routes(), "/mailbox?target=mapidown-mike", nil)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []string{
+		`<details class="endpoints failed" open>`,
+		`Testing the endpoints Autodiscover returned</summary>`,
+		`<summary><span class="mark">✓</span>Endpoint host mail.mapidown.test on port 443</summary>`,
+		`<summary><span class="mark">✓</span>EWS (external, from EXHTTP external) <span class="url">https://mail.mapidown.test/EWS/Exchange.asmx</span></summary>`,
+		`<details class="candidate failed" open>
+<summary><span class="mark">✗</span>MAPI/HTTP mail store (external, from mapiHttp) <span class="url">https://mail.mapidown.test/mapi/emsmdb/</span></summary>`,
+		`<span class="phrase">Testing the HTTP authentication methods</span> … <span class="verdict">FAILED (<span class="error-class">server_error</span>)`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the mailbox page lacks\n%s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("page:\n%s", page)
+	}
+}
