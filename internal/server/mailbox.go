@@ -126,7 +126,7 @@ type stepTree struct {
 	Expectations []treeExpectation
 	// AddressesOK, EndpointsOK and ExpectationsOK sum up their sections.
 	AddressesOK, EndpointsOK, ExpectationsOK bool
-	Verdict                     string
+	Verdict                                  string
 }
 
 type treeLine struct {
