@@ -255,7 +255,7 @@ func (r *run) checkEndpoints(ctx context.Context) {
 	checks := make([]EndpointCheck, 0, len(urls))
 	var jobs []*endpointHostJob
 	for _, e := range urls {
-		c := EndpointCheck{Protocol: e.protocol, What: e.what, Scope: e.scope, Source: e.source, URL: Printable(e.raw, maxFieldBytes)}
+		c := EndpointCheck{Protocol: e.protocol, What: e.what, Scope: e.scope, Source: e.source, URL: shownURL(e.raw)}
 		t := target{hop: r.hop, method: endpointMethod(e.protocol), mailbox: r.mailbox, url: c.URL}
 		u, err := checkEndpointURL(e.raw, r.p.s.AllowedPorts)
 		if err == nil && len(checks) >= maxEndpointURLs {
@@ -389,3 +389,15 @@ func (r *run) checkEndpointHost(ctx context.Context, job *endpointHostJob, check
 }
 
 func hostPort(host string, port int) string { return fmt.Sprintf("%s:%d", host, port) }
+
+// shownURL is how an endpoint URL appears in the step log and the JSON:
+// without user info, whatever else is wrong with it.
+func shownURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return Printable(redactURL(u), maxFieldBytes)
+	}
+	if at := strings.LastIndexByte(raw, '@'); at >= 0 {
+		raw = raw[at+1:]
+	}
+	return Printable(raw, maxFieldBytes)
+}

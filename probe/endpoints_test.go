@@ -278,6 +278,9 @@ func TestEndpointCredentialsFollowTheChainRules(t *testing.T) {
 		})
 	}
 	assertCredentialsOnlyTo(t, e, "autodiscover.contoso.test", "mail.contoso.test")
+	if strings.Contains(res.Log(), "alice:pw") {
+		t.Error("the user info of a refused URL reached the step log")
+	}
 	if got := e.RequestsTo("untrusted.contoso.test"); len(got) != 0 {
 		t.Errorf("%d requests reached the host whose certificate failed", len(got))
 	}
