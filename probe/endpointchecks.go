@@ -241,6 +241,11 @@ func judgeEWS(resp *response) (string, *Error) {
 	if code != "NoError" {
 		return "", failf(ClassEndpointError, "GetFolder answered ResponseCode %s: %s", truncate(orNone(code), 80), truncate(msg.childText("MessageText"), 200))
 	}
+	// EWS answers success with 200 only; NoError under any other status
+	// is not an answer a client would accept.
+	if resp.status != http.StatusOK {
+		return describeStatus(resp), failf(unexpectedStatusClass(resp), "%s", statusReason(resp))
+	}
 	return "GetFolder of the inbox answered ResponseCode NoError" + version, nil
 }
 
@@ -262,8 +267,10 @@ func judgeMAPI(resp *response) (string, *Error) {
 		}
 		return describeStatus(resp), failf(ClassNotProtocol, "the answer has no X-ResponseCode header: not a MAPI/HTTP endpoint")
 	}
-	code, err := strconv.Atoi(strings.TrimSpace(raw))
-	if err != nil {
+	digits := strings.TrimSpace(raw)
+	code, err := strconv.Atoi(digits)
+	// Atoi accepts a sign and leading zeros; the header is a bare number.
+	if err != nil || strings.TrimLeft(digits, "0123456789") != "" || len(digits) > 1 && digits[0] == '0' {
 		return describeStatus(resp), failf(ClassNotProtocol, "X-ResponseCode %q is not a number", truncate(raw, 20))
 	}
 	name := mapiResponseCodes[code]

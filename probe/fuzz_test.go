@@ -688,3 +688,39 @@ func readDirect(raw []byte) (*http.Response, []byte, error) {
 func isErrorClass(class ErrorClass) bool {
 	return slices.Contains(ErrorClasses, class)
 }
+
+// FuzzEndpointAnswer feeds the judge of every endpoint protocol an
+// arbitrary status, header value and body. A verdict is always reached:
+// a pass with a detail, or a failure of a class from the vocabulary with
+// printable text, and a pass only for the protocol's own success shape.
+func FuzzEndpointAnswer(f *testing.F) {
+	f.Add(200, "0", []byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:GetFolderResponse xmlns:m="m"><m:ResponseMessages><m:GetFolderResponseMessage><m:ResponseCode>NoError</m:ResponseCode></m:GetFolderResponseMessage></m:ResponseMessages></m:GetFolderResponse></s:Body></s:Envelope>`))
+	f.Add(500, "", []byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>a:ErrorSchemaValidation</faultcode><faultstring>x</faultstring></s:Fault></s:Body></s:Envelope>`))
+	f.Add(200, "16.1", []byte(`<?xml version="1.0"?><OAB><OAL name="\Default"><Full>x.lzx</Full></OAL></OAB>`))
+	f.Add(200, "13", []byte("PROCESSING\r\nDONE\r\n\r\n"))
+	f.Add(503, "x", []byte("<html>"))
+	f.Fuzz(func(t *testing.T, status int, header string, body []byte) {
+		if status < 100 || status > 999 {
+			status = 200
+		}
+		h := http.Header{}
+		h.Set("X-ResponseCode", header)
+		h.Set("MS-ASProtocolVersions", header)
+		resp := &response{status: status, header: h, body: body}
+		for _, p := range EndpointProtocols {
+			detail, err := judgeAnswer(p, resp)
+			if err != nil {
+				if !slices.Contains(ErrorClasses, err.Class) {
+					t.Fatalf("%s: class %q is not in the vocabulary", p, err.Class)
+				}
+				continue
+			}
+			if p != EndpointOWA && status != http.StatusOK {
+				t.Fatalf("%s passed an HTTP %d answer: %q", p, status, detail)
+			}
+			if p == EndpointMAPI && strings.TrimSpace(header) != "0" {
+				t.Fatalf("MAPI passed X-ResponseCode %q", header)
+			}
+		}
+	})
+}
