@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -88,8 +89,35 @@ type Autodiscover struct {
 	RequireDelegated bool
 	BearerChallenge  string
 	Challenges       []string
+	// SOAPStatus, when set, is what autodiscover.svc answers instead of
+	// SOAP, as when its application pool is down while POX still works.
+	SOAPStatus int
+	// Federation is what the anonymous GetFederationInformation answers;
+	// nil answers NotFederated.
+	Federation *Federation
+	// WSSecurityOff puts the virtual directory's HTTP authentication in
+	// front of autodiscover.svc/WSSecurity, as WSSecurityAuthentication
+	// $false does.
+	WSSecurityOff bool
 
 	mu sync.Mutex
+	// implicitNTLM verifies NTLM for Accounts when the default challenges
+	// offer it: IIS offers what it accepts.
+	implicitNTLM *NTLMVerifier
+}
+
+// SetSOAPStatus makes autodiscover.svc answer status (0 heals it).
+func (a *Autodiscover) SetSOAPStatus(status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.SOAPStatus = status
+}
+
+// SetFederation changes what GetFederationInformation answers.
+func (a *Autodiscover) SetFederation(f *Federation) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.Federation = f
 }
 
 // SetUser changes the reply for one address while the server runs.
@@ -110,6 +138,10 @@ func (a *Autodiscover) reply(address string) (Reply, bool) {
 }
 
 func (a *Autodiscover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if path := strings.ToLower(r.URL.Path); strings.HasPrefix(path, "/autodiscover/autodiscover.svc") {
+		a.serveSOAP(w, r, path)
+		return
+	}
 	if !a.admit(w, r) {
 		return
 	}
@@ -163,6 +195,14 @@ func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok,
 	scheme, token, _ := strings.Cut(h, " ")
 	a.mu.Lock()
 	ntlm, tokens, aud := a.NTLM, a.Tokens, a.TokenAudience
+	if ntlm == nil && a.Challenges == nil && len(a.Accounts) > 0 {
+		// The default challenges offer NTLM and Negotiate: accept them
+		// for the Basic accounts, as Windows authentication would.
+		if a.implicitNTLM == nil {
+			a.implicitNTLM = &NTLMVerifier{Accounts: maps.Clone(a.Accounts)}
+		}
+		ntlm = a.implicitNTLM
+	}
 	a.mu.Unlock()
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
@@ -228,6 +268,7 @@ func (a *Autodiscover) AddAccount(user, password string) {
 		a.Accounts = map[string]string{}
 	}
 	a.Accounts[user] = password
+	a.implicitNTLM = nil // rebuilt with the new account
 }
 
 func hostOnly(h string) string {

@@ -54,11 +54,11 @@ func (e *Estate) cloud() (*cloud, error) {
 	steps := []func() error{
 		func() error { return e.HTTPS(CloudFrontDoor, c.frontDoor, cloudCert) },
 		func() error { return e.HTTPS(CloudPod, c.pod, cloudCert) },
-		func() error { return e.HTTP(CloudRedirectHost, Redirect(http.StatusFound, frontURL)) },
+		func() error { return e.HTTP(CloudRedirectHost, cloudRedirect(frontURL)) },
 		func() error {
 			return e.HTTPS(CloudCNAMEHost, Static(http.StatusForbidden, "text/html", "<html><body>403</body></html>"), cloudCert)
 		},
-		func() error { return e.HTTP(CloudCNAMEHost, Redirect(http.StatusFound, frontURL)) },
+		func() error { return e.HTTP(CloudCNAMEHost, cloudRedirect(frontURL)) },
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
@@ -71,6 +71,20 @@ func (e *Estate) cloud() (*cloud, error) {
 		e.msCloud = c
 	}
 	return e.msCloud, nil
+}
+
+// cloudRedirect is Exchange Online's port 80: every request is sent to the
+// front door, a SOAP one (autodiscover.svc) to its SOAP service.
+func cloudRedirect(frontURL string) http.Handler {
+	soapURL := "https://" + CloudFrontDoor + "/autodiscover/autodiscover.svc"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to := frontURL
+		if strings.HasSuffix(strings.ToLower(r.URL.Path), "/autodiscover.svc") {
+			to = soapURL
+		}
+		w.Header().Set("Location", to)
+		w.WriteHeader(http.StatusFound)
+	})
 }
 
 // addCloudMailbox makes the cloud know address (its tenant address) with
