@@ -64,6 +64,9 @@ type Module struct {
 	// external URLs, the internal ones or both.
 	Endpoints      []probe.EndpointProtocol `yaml:"endpoints,omitempty"`
 	EndpointsScope probe.EndpointScope      `yaml:"endpoints_scope,omitempty"`
+	// Federation runs the anonymous GetFederationInformation for the
+	// mailbox's domain and checks the WSSecurity endpoint.
+	Federation bool `yaml:"federation,omitempty"`
 
 	// Read at load so that building a prober does no I/O, and kept out of
 	// the exported fields so that they cannot reach Redacted output. The
@@ -249,6 +252,7 @@ func (m *Module) Settings() probe.Settings {
 		Auth:                  probe.AuthSettings{Type: m.Auth.Type},
 		Endpoints:             slices.Clone(m.Endpoints),
 		EndpointsScope:        m.EndpointsScope,
+		Federation:            m.Federation,
 	}
 	if m.V2 != nil {
 		s.V2Hosts = slices.Clone(m.V2.Hosts)

@@ -508,6 +508,9 @@ var badConfigs = map[string][]string{
 	"endpoints_scope_unknown.yml":            {`endpoints_scope_unknown.yml:4: modules.hq.endpoints_scope: unknown endpoints_scope "everywhere" (valid: external, internal, both)`},
 	"endpoints_scope_alone.yml":              {`endpoints_scope_alone.yml:3: modules.hq.endpoints_scope: endpoints_scope given but the module lists no endpoints`},
 	"expect_endpoints_without_endpoints.yml": {`expect_endpoints_without_endpoints.yml:8: mailboxes[0].expect.endpoints: module "hq" lists no endpoints to check`},
+	"expect_federation_without_federation.yml": {`expect_federation_without_federation.yml:8: mailboxes[0].expect.federation_application_uri: module "hq" does not run the federation check (set federation: true)`},
+	"federation_not_boolean.yml":               {`federation_not_boolean.yml:3: modules.hq.federation: must be true or false, not "sometimes"`},
+	"expect_federation_uri_blank.yml":          {`expect_federation_uri_blank.yml:8: mailboxes[0].expect.federation_application_uri: "FYDIBOHF25SPDLT contoso" holds white space or a control character`},
 	"unknown_field_expect.yml":               {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
 }
 
@@ -1214,10 +1217,10 @@ func TestV2SettingsAreNormalisedAndDefaulted(t *testing.T) {
 			t.Errorf("got %v, want only the unknown method", err)
 		}
 	})
-	t.Run("unknown methods list v2_json as valid", func(t *testing.T) {
+	t.Run("unknown methods list v2_json and soap as valid", func(t *testing.T) {
 		_, err := Parse([]byte("modules:\n  m: {methods: [ews]}\n"), "c.yml", "")
-		if err == nil || !strings.Contains(err.Error(), "srv, v2_json)") {
-			t.Errorf("got %v, want the valid methods including v2_json", err)
+		if err == nil || !strings.Contains(err.Error(), "srv, v2_json, soap)") {
+			t.Errorf("got %v, want the valid methods including v2_json and soap", err)
 		}
 	})
 }
@@ -1253,6 +1256,28 @@ func TestEndpointsReachTheProbeSettings(t *testing.T) {
 				t.Error("expect.endpoints was not kept")
 			}
 		})
+	}
+}
+
+func TestSOAPAndFederationReachTheProbeSettings(t *testing.T) {
+	cfg, err := Parse([]byte(`modules:
+  m: {methods: [autodiscover_domain, soap], federation: true}
+  plain: {}
+mailboxes:
+  - {name: a, address: a@contoso.test, module: m, expect: {federation_application_uri: " FYDIBOHF25SPDLT.contoso.test "}}
+`), "c.yml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Modules["m"].Settings()
+	if !reflect.DeepEqual(s.Methods, []probe.Method{probe.MethodAutodiscoverDomain, probe.MethodSOAP}) || !s.Federation {
+		t.Errorf("settings have methods %v, federation %v; want the soap method and the federation check", s.Methods, s.Federation)
+	}
+	if got := cfg.Mailboxes[0].Expect.FederationApplicationURI; got != "FYDIBOHF25SPDLT.contoso.test" {
+		t.Errorf("expect.federation_application_uri is %q, want it trimmed", got)
+	}
+	if cfg.Modules["plain"].Settings().Federation {
+		t.Error("the federation check is on by default")
 	}
 }
 

@@ -420,3 +420,23 @@ func canonicalName(s string, names []string) (string, bool) {
 	}
 	return "", false
 }
+
+// canonicalApplicationURI accepts an ApplicationUri as GetFederationInformation
+// returns it: a federation organisation identifier such as
+// FYDIBOHF25SPDLT.contoso.com, or a URI (outlook.com, urn:…), printable
+// and without white space.
+func canonicalApplicationURI(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", errors.New("must not be empty")
+	case len(s) > 255:
+		return "", fmt.Errorf("is %d bytes long: an ApplicationUri has at most 255", len(s))
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return "", fmt.Errorf("%q holds white space or a control character", s)
+		}
+	}
+	return s, nil
+}

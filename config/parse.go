@@ -88,7 +88,7 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
 	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
 	"max_connection_attempts", "max_dns_queries", "allowed_ports", "mapi_http", "user_agent", "continue_after_error",
-	"endpoints", "endpoints_scope"}
+	"endpoints", "endpoints_scope", "federation"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
@@ -118,7 +118,7 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	p.timeouts(m, fs, path)
 	p.discovery(m, fs, path)
 	p.limits(m, fs, path)
-	for key, field := range map[string]*bool{"check_all_addresses": &m.CheckAllAddresses, "mapi_http": m.MapiHTTP, "continue_after_error": &m.ContinueAfterError} {
+	for key, field := range map[string]*bool{"check_all_addresses": &m.CheckAllAddresses, "mapi_http": m.MapiHTTP, "continue_after_error": &m.ContinueAfterError, "federation": &m.Federation} {
 		if e, ok := fs[key]; ok {
 			*field, _ = p.boolean(e.value, child(path, key))
 		}
@@ -619,6 +619,9 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 			if m := cfg.Modules[mb.Module]; mb.Expect != nil && mb.Expect.Endpoints && m != nil && len(m.Endpoints) == 0 {
 				p.addf(keyNode(e.value, probe.ExpectEndpoints), child(child(path, "expect"), probe.ExpectEndpoints), "module %q lists no endpoints to check", mb.Module)
 			}
+			if m := cfg.Modules[mb.Module]; mb.Expect != nil && mb.Expect.FederationApplicationURI != "" && m != nil && !m.Federation {
+				p.addf(keyNode(e.value, probe.ExpectFederationAppURI), child(child(path, "expect"), probe.ExpectFederationAppURI), "module %q does not run the federation check (set federation: true)", mb.Module)
+			}
 		}
 		cfg.Mailboxes = append(cfg.Mailboxes, mb)
 	}
@@ -663,6 +666,7 @@ func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 	if e, ok := fs[probe.ExpectEndpoints]; ok {
 		x.Endpoints, _ = p.boolean(e.value, child(path, probe.ExpectEndpoints))
 	}
+	x.FederationApplicationURI, _ = p.canonField(fs, path, probe.ExpectFederationAppURI, canonicalApplicationURI)
 	if e, ok := fs[probe.ExpectCertMinDays]; ok {
 		if v, ok := p.intBetween(e.value, child(path, probe.ExpectCertMinDays), 1, probe.MaxCertMinDays); ok {
 			x.CertMinDays = v

@@ -94,6 +94,16 @@ const (
 	ClassNotProtocol   ErrorClass = "not_protocol"   // the answer does not have the protocol's shape (no SOAP envelope, no OAB XML, no MS-ASProtocolVersions)
 )
 
+// SOAP Autodiscover (autodiscover.svc).
+const (
+	ClassSOAPFault      ErrorClass = "soap_fault"      // a SOAP fault instead of an answer
+	ClassInvalidUser    ErrorClass = "invalid_user"    // ErrorCode InvalidUser: no mailbox for the address here
+	ClassInvalidRequest ErrorClass = "invalid_request" // ErrorCode InvalidRequest (or InvalidSetting for the request)
+	ClassServerBusy     ErrorClass = "server_busy"     // ErrorCode ServerBusy: Exchange is throttling
+	ClassNotFederated   ErrorClass = "not_federated"   // ErrorCode NotFederated: the domain has no federation trust
+	ClassSOAPError      ErrorClass = "soap_error"      // any other ErrorCode (InvalidDomain, InternalServerError, …)
+)
+
 // Verdicts without a step.
 const (
 	ClassExpectationNotMet ErrorClass = "expectation_not_met" // every step passed, an expectation did not
@@ -109,6 +119,7 @@ var ErrorClasses = []ErrorClass{
 	ClassBadContentType, ClassEmptyBody, ClassBadXML, ClassNotAutodiscover, ClassNoAction, ClassBadAction, ClassNoSettings, ClassBadPayload, ClassAutodiscoverError, ClassV2Error, ClassV2UnknownAddress,
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
 	ClassBadURL, ClassEndpointError, ClassNotProtocol,
+	ClassSOAPFault, ClassInvalidUser, ClassInvalidRequest, ClassServerBusy, ClassNotFederated, ClassSOAPError,
 	ClassExpectationNotMet,
 }
 

@@ -73,6 +73,17 @@ func (r *run) checkExpectations() []string {
 			add(ExpectEndpoints, true, "all %d endpoint checks passed", len(res.Endpoints))
 		}
 	}
+	if e.FederationApplicationURI != "" {
+		f := res.Federation
+		switch {
+		case f == nil:
+			add(ExpectFederationAppURI, false, "the federation check did not run (the module's federation is off), expected ApplicationUri %s", e.FederationApplicationURI)
+		case f.ApplicationURI == "":
+			add(ExpectFederationAppURI, false, "GetFederationInformation returned no ApplicationUri, expected %s", e.FederationApplicationURI)
+		default:
+			add(ExpectFederationAppURI, strings.EqualFold(f.ApplicationURI, e.FederationApplicationURI), "GetFederationInformation returned ApplicationUri %s, expected %s", f.ApplicationURI, e.FederationApplicationURI)
+		}
+	}
 	var failed []string
 	for _, x := range res.Expectations {
 		if !x.OK {

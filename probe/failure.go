@@ -93,7 +93,7 @@ func further(a, b Step) bool {
 // is usually a web site that was never meant to answer, and the HTTP
 // redirect method is a fallback many estates do not publish.
 func candidateWeight(m Method) int {
-	switch m {
+	switch baseMethod(m) {
 	case MethodAutodiscoverDomain:
 		return 3
 	case MethodSRV, MethodRedirect, MethodV2Endpoint:
@@ -189,6 +189,12 @@ func certOf(certs []CertInfo, host string) *CertInfo {
 // methodWords names a candidate method briefly, for the end of a
 // Failure's sentence.
 func methodWords(m Method) string {
+	if isSOAPStep(Step{Method: m}) {
+		return "SOAP, " + methodWords(baseMethod(m))
+	}
+	if isFederationStep(Step{Method: m}) {
+		return "federation check, " + methodWords(baseMethod(m))
+	}
 	switch m {
 	case MethodRootDomain:
 		return "domain root"

@@ -30,8 +30,32 @@ func (r *Result) WriteLog(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "Attempting each method of contacting the Autodiscover service.\n")
+	writeHops(w, r.Steps, isPOXStep)
+	r.writeSOAP(w)
+	r.writeFederation(w)
+	writeAddressChecks(w, r.AddressChecks)
+	r.writeEndpoints(w)
+	writeExpectations(w, r.Expectations)
+	fmt.Fprintln(w)
+	switch {
+	case r.Success && r.FinalURL == "" && r.SOAP != nil && r.SOAP.OK && len(r.V2) == 0:
+		fmt.Fprintf(w, "SOAP Autodiscover returned settings from %s after %d redirect hop(s) in %s.\n", Printable(r.SOAP.URL, maxFieldBytes), r.SOAP.Redirects, ms(r.Duration))
+	case r.Success && r.FinalURL == "":
+		fmt.Fprintf(w, "Autodiscover v2 returned an endpoint for every protocol asked (from %s) in %s.\n", v2Hosts(r.V2), ms(r.Duration))
+	case r.Success:
+		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", Printable(r.FinalURL, maxFieldBytes), r.RedirectHops, ms(r.Duration))
+	default:
+		fmt.Fprintf(w, "Testing Autodiscover failed after %d redirect hop(s) in %s: %s.\n", r.RedirectHops, ms(r.Duration), r.Reason)
+	}
+}
+
+// writeHops writes the steps that keep, grouped by hop and candidate.
+func writeHops(w io.Writer, steps []Step, keep func(Step) bool) {
 	hop, mailbox, group := -1, "", ""
-	for _, s := range r.Steps {
+	for _, s := range steps {
+		if !keep(s) {
+			continue
+		}
 		if s.Hop != hop || s.Mailbox != mailbox {
 			hop, mailbox, group = s.Hop, s.Mailbox, ""
 			fmt.Fprintf(w, "\nHop %d: discovering %s\n", s.Hop, Printable(s.Mailbox, maxFieldBytes))
@@ -42,18 +66,37 @@ func (r *Result) WriteLog(w io.Writer) {
 		}
 		writeStepLine(w, "    ", s)
 	}
-	writeAddressChecks(w, r.AddressChecks)
-	r.writeEndpoints(w)
-	writeExpectations(w, r.Expectations)
-	fmt.Fprintln(w)
-	switch {
-	case r.Success && r.FinalURL == "":
-		fmt.Fprintf(w, "Autodiscover v2 returned an endpoint for every protocol asked (from %s) in %s.\n", v2Hosts(r.V2), ms(r.Duration))
-	case r.Success:
-		fmt.Fprintf(w, "Autodiscover settings were obtained from %s after %d redirect hop(s) in %s.\n", Printable(r.FinalURL, maxFieldBytes), r.RedirectHops, ms(r.Duration))
-	default:
-		fmt.Fprintf(w, "Testing Autodiscover failed after %d redirect hop(s) in %s: %s.\n", r.RedirectHops, ms(r.Duration), r.Reason)
+}
+
+// writeSOAP is the SOAP Autodiscover section.
+func (r *Result) writeSOAP(w io.Writer) {
+	if r.SOAP == nil {
+		return
 	}
+	fmt.Fprintf(w, "\nTesting SOAP Autodiscover (autodiscover.svc, GetUserSettings) for %s, as EWS applications do.\n", r.Mailbox)
+	writeHops(w, r.Steps, isSOAPStep)
+	s := r.SOAP
+	if s.OK {
+		fmt.Fprintf(w, "SOAP Autodiscover returned settings from %s after %d redirect hop(s): EWS %s (from %s).\n", Printable(s.URL, maxFieldBytes), s.Redirects, s.EWSURL, s.EWSSource)
+		return
+	}
+	fmt.Fprintf(w, "SOAP Autodiscover failed: %s.\n", s.Reason)
+}
+
+// writeFederation is the federation check's section.
+func (r *Result) writeFederation(w io.Writer) {
+	f := r.Federation
+	if f == nil {
+		return
+	}
+	domain := r.Mailbox[strings.LastIndexByte(r.Mailbox, '@')+1:]
+	fmt.Fprintf(w, "\nTesting the federation information of %s (GetFederationInformation, anonymous), as Exchange Online asks it for hybrid free/busy.\n", domain)
+	writeHops(w, r.Steps, isFederationStep)
+	if f.OK {
+		fmt.Fprintf(w, "The federation information was obtained from %s: ApplicationUri %s; the WSSecurity endpoint answers.\n", Printable(f.URL, maxFieldBytes), f.ApplicationURI)
+		return
+	}
+	fmt.Fprintf(w, "The federation check failed: %s.\n", f.Reason)
 }
 
 func candidateHeading(s Step) string {
@@ -63,7 +106,7 @@ func candidateHeading(s Step) string {
 	switch {
 	case s.Name == StepSRVLookup:
 		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
-	case s.Method == MethodHTTPRedirect:
+	case baseMethod(s.Method) == MethodHTTPRedirect:
 		return "Attempting to contact the Autodiscover service using the HTTP redirect method (" + s.URL + ")."
 	}
 	via := map[Method]string{
@@ -72,7 +115,7 @@ func candidateHeading(s Step) string {
 		MethodSRV:                "an SRV record",
 		MethodRedirect:           "a redirect",
 		MethodV2Endpoint:         "Autodiscover v2's AutodiscoverV1 answer",
-	}[s.Method]
+	}[baseMethod(s.Method)]
 	return fmt.Sprintf("Attempting to test potential Autodiscover URL %s (from %s).", s.URL, via)
 }
 
@@ -102,9 +145,20 @@ func stepPhrase(s Step) string {
 		if strings.HasPrefix(string(s.Method), MethodV2Prefix) {
 			return fmt.Sprintf("Sending an anonymous Autodiscover v2 GET to %s", s.Host)
 		}
+		switch {
+		case isSOAPStep(s):
+			return fmt.Sprintf("Attempting to send a SOAP GetUserSettings request to %s", s.URL)
+		case isFederationStep(s):
+			return fmt.Sprintf("Attempting to send an anonymous GetFederationInformation request to %s", s.URL)
+		}
 		return fmt.Sprintf("Attempting to send an Autodiscover POST request to %s", s.URL)
 	case StepParse:
+		if isSOAPStep(s) || isFederationStep(s) {
+			return "Analyzing the SOAP Autodiscover response"
+		}
 		return "Analyzing the Autodiscover response"
+	case StepWSSecurity:
+		return fmt.Sprintf("Testing the WSSecurity endpoint %s that Exchange Online calls", s.URL)
 	case StepRedirect:
 		return "Checking the redirect"
 	case StepEndpointURL:

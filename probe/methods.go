@@ -8,12 +8,8 @@ import (
 	"time"
 )
 
-// The four POX candidate methods. Each returns the outcome of its
-// candidate: nextCandidate when it led nowhere.
-
-func autodiscoverURL(host string) *url.URL {
-	return &url.URL{Scheme: "https", Host: host, Path: "/autodiscover/autodiscover.xml"}
-}
+// The four candidate methods, in the run's flavour. Each returns the
+// outcome of its candidate: nextCandidate when it led nowhere.
 
 // tryURL POSTs to u and follows URL redirects (3xx, redirectUrl) from it.
 // A chain of redirects that leads nowhere spends no hop: the next
@@ -34,7 +30,7 @@ func (r *run) tryURL(ctx context.Context, method Method, u *url.URL) outcome {
 			}
 			return out
 		}
-		method, u = MethodRedirect, out.url
+		method, u = r.fl.method(MethodRedirect), out.url
 		r.visitedURLs[r.visitKey(u)] = true
 	}
 }
@@ -48,9 +44,11 @@ func (r *run) visitKey(u *url.URL) string {
 
 // tryHTTPRedirect is the third method: an unauthenticated GET on port 80
 // whose only useful answer is a redirect to an HTTPS Autodiscover URL.
+// Every flavour asks for autodiscover.xml, as [MS-OXWSADISC] 3.1.5.1
+// does; the SOAP ones then ask the autodiscover.svc of the host named.
 func (r *run) tryHTTPRedirect(ctx context.Context, domain string) outcome {
 	u := &url.URL{Scheme: "http", Host: "autodiscover." + domain, Path: "/autodiscover/autodiscover.xml"}
-	t := r.newTarget(MethodHTTPRedirect, u)
+	t := r.newTarget(r.fl.method(MethodHTTPRedirect), u)
 	addrs, ok := r.resolve(ctx, t)
 	if !ok {
 		return outcome{next: nextCandidate}
@@ -78,12 +76,20 @@ func (r *run) tryHTTPRedirect(ctx context.Context, domain string) outcome {
 		r.rec.record(t, StepRedirect, started, addr, serr, "")
 		return outcome{next: nextCandidate}
 	}
+	rule := poxRedirect
+	if r.fl != flavourPOX {
+		if err := checkServerURL(to, anyAutodiscoverRedirect, r.p.s.AllowedPorts); err != nil {
+			r.rec.record(t, StepRedirect, started, addr, err, "")
+			return outcome{next: nextCandidate}
+		}
+		to, rule = asSOAPURL(to), soapRedirect
+	}
 	hop := r.hop
-	out := r.followURL(t, started, addr, to, poxRedirect, fmt.Sprintf("HTTP %d", resp.status))
+	out := r.followURL(t, started, addr, to, rule, fmt.Sprintf("HTTP %d", resp.status))
 	if out.next != follow {
 		return out
 	}
-	if out = r.tryURL(ctx, MethodRedirect, to); out.next == nextCandidate {
+	if out = r.tryURL(ctx, r.fl.method(MethodRedirect), to); out.next == nextCandidate {
 		r.hop = hop
 	}
 	return out
@@ -93,7 +99,7 @@ func (r *run) tryHTTPRedirect(ctx context.Context, domain string) outcome {
 // first, port 443 only.
 func (r *run) trySRV(ctx context.Context, domain string) outcome {
 	name := "_autodiscover._tcp." + domain
-	t := target{hop: r.hop, method: MethodSRV, mailbox: r.mailbox, host: name}
+	t := target{hop: r.hop, method: r.fl.method(MethodSRV), mailbox: r.mailbox, host: name}
 	started := time.Now()
 	records, err := r.p.dns.lookupSRV(ctx, r.budget, name)
 	if err != nil {
@@ -110,7 +116,7 @@ func (r *run) trySRV(ctx context.Context, domain string) outcome {
 		if ctx.Err() != nil {
 			break
 		}
-		if out := r.tryURL(ctx, MethodSRV, autodiscoverURL(rec.Target)); out.next != nextCandidate {
+		if out := r.tryURL(ctx, t.method, r.candidateURL(rec.Target)); out.next != nextCandidate {
 			return out
 		}
 	}

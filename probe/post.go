@@ -49,7 +49,14 @@ func (r *run) postTo(ctx context.Context, method Method, u *url.URL) outcome {
 			r.rec.record(t, StepRedirect, started, addr, err, "")
 			return outcome{next: nextCandidate}
 		}
-		return r.followURL(t, started, addr, to, poxRedirect, fmt.Sprintf("HTTP %d", resp.status))
+		return r.followURL(t, started, addr, to, r.fl.redirectRule(), fmt.Sprintf("HTTP %d", resp.status))
+	}
+	if r.fl != flavourPOX {
+		out := r.handleSOAPAnswer(t, addr, u, resp)
+		if r.fl == flavourFederation && out.next == stop && r.res.Federation.ApplicationURI != "" {
+			r.checkWSSecurity(ctx, t, hc, u, addr)
+		}
+		return out
 	}
 	return r.handleAnswer(t, addr, u, resp)
 }
@@ -179,17 +186,21 @@ func describeMailServer(p Protocol) string {
 // final response when it is usable (200 or a redirect).
 func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr string, certOK bool) *response {
 	started := time.Now()
-	body := BuildRequest(r.p.s.schema(), r.mailbox)
-	resp, err := hc.roundTrip(ctx, newPOST(u, &r.p.s, r.mailbox), body, r.p.s.stepTimeout())
+	build, body := r.request(u)
+	resp, err := hc.roundTrip(ctx, build(), body, r.p.s.stepTimeout())
 	if err != nil {
 		r.rec.record(t, StepRequest, started, addr, err, "POST "+u.String())
 		return nil
 	}
 	var notes []string
+	if resp.status == http.StatusUnauthorized && r.fl.anonymous() {
+		challenges := ParseChallenges(resp.header)
+		r.rec.record(t, StepRequest, started, addr, failf(ClassUnauthorized, "HTTP 401 offering %s: GetFederationInformation must answer anonymously, and no credentials are sent to it", orNone(schemeNames(challenges))), "")
+		return nil
+	}
 	if resp.status == http.StatusUnauthorized {
 		challenges := ParseChallenges(resp.header)
 		notes = append(notes, fmt.Sprintf("HTTP 401 challenge offering %s", orNone(schemeNames(challenges))))
-		build := func() *http.Request { return newPOST(u, &r.p.s, r.mailbox) }
 		authed, ok := r.authenticate(ctx, r.rec, t, hc, u, addr, build, body, challenges, certOK)
 		if !ok {
 			r.rec.record(t, StepRequest, started, addr, failf(ClassUnauthorized, "HTTP 401 Unauthorized and no credentials were accepted"), strings.Join(notes, "; "))
@@ -205,10 +216,15 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 	}
 	detail := strings.Join(notes, "; ")
 	if class := statusClass(resp); class != "" {
-		if class != ClassUnauthorized && looksLikeAutodiscoverError(resp.body) {
+		if class != ClassUnauthorized && r.fl == flavourPOX && looksLikeAutodiscoverError(resp.body) {
 			// SOGo answers 400 with a 601 body, some servers 500 with a 500
 			// one: the Error inside says more than the status.
 			r.rec.record(t, StepRequest, started, addr, nil, detail+"; the body is an Autodiscover Error")
+			return resp
+		}
+		if class == ClassServerError && r.fl != flavourPOX && looksLikeSOAPFault(resp.body) {
+			// SOAP reports a fault with HTTP 500; the fault says why.
+			r.rec.record(t, StepRequest, started, addr, nil, detail+"; the body is a SOAP fault")
 			return resp
 		}
 		r.rec.record(t, StepRequest, started, addr, failf(class, "%s", statusReason(resp)), detail)
@@ -216,6 +232,20 @@ func (r *run) post(ctx context.Context, t target, hc *httpConn, u *url.URL, addr
 	}
 	r.rec.record(t, StepRequest, started, addr, nil, detail)
 	return resp
+}
+
+// request is the flavour's request to u: a builder of its headers (called
+// again for each authentication leg) and its body.
+func (r *run) request(u *url.URL) (func() *http.Request, []byte) {
+	mailbox := r.mailbox
+	switch r.fl {
+	case flavourSOAP:
+		return func() *http.Request { return newSOAPPOST(u, &r.p.s, mailbox, soapActionGetUserSettings) }, buildGetUserSettings(u, mailbox)
+	case flavourFederation:
+		domain := r.homeDomain
+		return func() *http.Request { return newSOAPPOST(u, &r.p.s, "", soapActionGetFederationInformation) }, buildGetFederationInformation(u, domain)
+	}
+	return func() *http.Request { return newPOST(u, &r.p.s, mailbox) }, BuildRequest(r.p.s.schema(), mailbox)
 }
 
 // diagnosticHeaders picks the headers Microsoft support asks for and that
@@ -295,7 +325,7 @@ func errorWord(s Schema) string {
 
 // candidateWords names a candidate method for a reason.
 func candidateWords(m Method) string {
-	switch m {
+	switch baseMethod(m) {
 	case MethodRootDomain:
 		return "the domain root"
 	case MethodAutodiscoverDomain:

@@ -49,6 +49,10 @@ type run struct {
 	res    *Result
 	budget *budget
 
+	// fl is the flavour of the discovery: POX for the chain itself, SOAP
+	// or federation in a sub-run.
+	fl flavour
+
 	start      time.Time
 	hop        int
 	mailbox    string // the address being discovered now
@@ -99,7 +103,8 @@ func stopBecause(reason string) outcome { return outcome{next: stop, reason: rea
 func (r *run) execute(ctx context.Context) {
 	methods := r.p.s.methods()
 	v2 := slices.Contains(methods, MethodV2JSON)
-	pox := slices.ContainsFunc(methods, func(m Method) bool { return m != MethodV2JSON })
+	soap := slices.Contains(methods, MethodSOAP)
+	pox := slices.ContainsFunc(methods, func(m Method) bool { return slices.Contains(DefaultMethods, m) })
 	if v2 && methods[0] == MethodV2JSON {
 		r.runV2(ctx)
 	}
@@ -114,6 +119,12 @@ func (r *run) execute(ctx context.Context) {
 		r.runV2(ctx)
 	}
 	r.res.RedirectHops = r.hop
+	if soap {
+		r.runSOAP(ctx)
+	}
+	if r.p.s.Federation {
+		r.runFederation(ctx)
+	}
 	// The per-address view and the endpoints are independent of each
 	// other: they run side by side under the same deadline and budget.
 	var wg sync.WaitGroup
@@ -127,7 +138,7 @@ func (r *run) execute(ctx context.Context) {
 	r.checkEndpoints(ctx)
 	wg.Wait()
 	r.res.Steps = r.rec.steps
-	r.verdict(pox, v2, chain.reason)
+	r.verdict(pox, v2, soap, chain.reason)
 	if r.p.guard != nil && r.p.credentialKey != "" {
 		if until, blocked := r.p.guard.Blocked(r.p.credentialKey); blocked {
 			r.res.AuthBackoff = time.Until(until).Round(time.Second)
@@ -138,20 +149,28 @@ func (r *run) execute(ctx context.Context) {
 
 // verdict decides Success and, in the one place it is set, the Reason:
 // the chain's own failure first, then v2's, then unmet expectations.
-func (r *run) verdict(pox, v2 bool, chainReason string) {
+func (r *run) verdict(pox, v2, soap bool, chainReason string) {
 	res := r.res
 	reason := ""
 	if pox && !res.ChainSuccess {
 		reason = chainReason
 	}
 	v2OK := !v2 || r.v2OK()
-	res.Success = (!pox || res.ChainSuccess) && v2OK
+	soapOK := !soap || res.SOAP.OK
+	res.Success = (!pox || res.ChainSuccess) && v2OK && soapOK
 	switch {
 	case v2OK:
 	case reason == "":
 		reason = "Autodiscover v2 failed: " + r.v2Failure()
 	default:
 		reason = "Autodiscover v2 failed: " + r.v2Failure() + "; and " + reason
+	}
+	switch {
+	case soapOK:
+	case reason == "":
+		reason = "SOAP Autodiscover failed: " + res.SOAP.Reason
+	default:
+		reason += "; and SOAP Autodiscover failed: " + res.SOAP.Reason
 	}
 	failed := r.checkExpectations()
 	if len(failed) > 0 {
@@ -162,7 +181,7 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 	}
 	res.Reason = Printable(reason, maxReasonBytes)
 	if !res.Success {
-		res.Failure = r.decisiveFailure(pox, v2, failed)
+		res.Failure = r.decisiveFailure(pox, v2, soap, failed)
 	}
 }
 
@@ -173,7 +192,7 @@ func (r *run) verdict(pox, v2 bool, chainReason string) {
 // candidates follow only if it leads nowhere.
 func (r *run) discover(ctx context.Context) outcome {
 	domain := r.homeDomain
-	if v1 := r.v2AutodiscoverV1(); v1 != nil {
+	if v1 := r.v2AutodiscoverV1(); v1 != nil && r.fl == flavourPOX {
 		if out := r.tryURL(ctx, MethodV2Endpoint, v1); out.next != nextCandidate {
 			if out.next != restart {
 				return out
@@ -192,22 +211,26 @@ func (r *run) discover(ctx context.Context) outcome {
 
 // tryMethods walks the candidate list of one address in order.
 func (r *run) tryMethods(ctx context.Context, domain string) outcome {
-	for _, m := range r.p.s.methods() {
+	methods := r.p.s.methods()
+	if r.fl != flavourPOX {
+		methods = r.candidateMethods()
+	}
+	for _, m := range methods {
 		if ctx.Err() != nil {
 			return stopBecause("the deadline was reached before every method was tried")
 		}
 		var out outcome
 		switch m {
 		case MethodRootDomain:
-			out = r.tryURL(ctx, m, autodiscoverURL(domain))
+			out = r.tryURL(ctx, r.fl.method(m), r.candidateURL(domain))
 		case MethodAutodiscoverDomain:
-			out = r.tryURL(ctx, m, autodiscoverURL("autodiscover."+domain))
+			out = r.tryURL(ctx, r.fl.method(m), r.candidateURL("autodiscover."+domain))
 		case MethodHTTPRedirect:
 			out = r.tryHTTPRedirect(ctx, domain)
 		case MethodSRV:
 			out = r.trySRV(ctx, domain)
 		default:
-			continue // v2_json runs outside the POX chain
+			continue // v2_json and soap run outside the POX chain
 		}
 		if out.next != nextCandidate {
 			return out
@@ -228,7 +251,7 @@ func (r *run) failureSummary(ctx context.Context) string {
 	if ctx.Err() != nil {
 		prefix = "the deadline was reached; "
 	}
-	if f := stepFailure(r.rec.steps, isPOXStep, r.res.Certificates); f != nil {
+	if f := stepFailure(r.rec.steps, r.fl.keep, r.res.Certificates); f != nil {
 		return prefix + f.Sentence
 	}
 	return prefix + "no method reached an Autodiscover server for " + r.mailbox
@@ -240,11 +263,11 @@ func isV2Step(st Step) bool {
 	return st.Method != MethodV2Endpoint && strings.HasPrefix(string(st.Method), MethodV2Prefix)
 }
 
-func isPOXStep(st Step) bool { return !isV2Step(st) }
+func isPOXStep(st Step) bool { return !isV2Step(st) && !isSOAPStep(st) && !isFederationStep(st) }
 
 // decisiveFailure is the Failure of a failed run: the POX chain's when it
 // failed, else v2's, else the expectations'.
-func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
+func (r *run) decisiveFailure(pox, v2, soap bool, unmet []string) *Failure {
 	res := r.res
 	var keep func(Step) bool
 	switch {
@@ -252,6 +275,10 @@ func (r *run) decisiveFailure(pox, v2 bool, unmet []string) *Failure {
 		keep = isPOXStep
 	case v2 && !r.v2OK():
 		keep = isV2Step
+	case soap && !res.SOAP.OK:
+		keep = isSOAPStep
+	case slices.Contains(unmet, ExpectFederationAppURI) && res.Federation != nil && !res.Federation.OK:
+		keep = isFederationStep
 	case slices.Contains(unmet, ExpectEndpoints) && r.endpointFailure() != nil:
 		return r.endpointFailure()
 	default:

@@ -1,6 +1,9 @@
 package probe
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Result is the full record of one discovery run.
 type Result struct {
@@ -50,6 +53,84 @@ type Result struct {
 	// EndpointsMissing are the selected kinds the answer returned no URL
 	// for (the Outlook schema carries no ActiveSync URL, say).
 	EndpointsMissing []EndpointProtocol
+	// SOAP is the verdict of SOAP Autodiscover, with method soap; nil
+	// without it.
+	SOAP *SOAPResult
+	// Federation is the federation check's, with Settings.Federation; nil
+	// without it.
+	Federation *FederationResult
+}
+
+// SOAPResult is what SOAP Autodiscover (GetUserSettings on
+// autodiscover.svc) found for the mailbox.
+type SOAPResult struct {
+	OK bool
+	// Reason says why it failed, in one sentence; empty on success.
+	Reason string
+	// URL is the autodiscover.svc URL that answered last.
+	URL string
+	// Mailbox is the address the settings are for (after RedirectAddress).
+	Mailbox string
+	// EWSURL is ExternalEwsUrl, else InternalEwsUrl; EWSSource names which.
+	EWSURL    string
+	EWSSource string
+	// Settings are the returned user settings, in the answer's order.
+	Settings []UserSetting
+	// SettingErrors are the per-setting errors (SettingIsNotAvailable, …).
+	SettingErrors []UserSettingError
+	// ErrorCode and ErrorMessage come from the answer that ended the
+	// discovery with an error.
+	ErrorCode    string
+	ErrorMessage string
+	// ServerVersion is the ServerVersionInfo of the answer.
+	ServerVersion string
+	// Redirects counts the SOAP discovery's hops (RedirectAddress,
+	// RedirectUrl, 3xx, HTTP redirect method).
+	Redirects int
+}
+
+// Setting returns the value of the named setting, "" when absent.
+func (s *SOAPResult) Setting(name string) string {
+	for _, u := range s.Settings {
+		if strings.EqualFold(u.Name, name) {
+			return u.Value
+		}
+	}
+	return ""
+}
+
+// UserSetting is one setting of a GetUserSettings answer.
+type UserSetting struct {
+	Name, Value string
+}
+
+// UserSettingError is one per-setting error of a GetUserSettings answer.
+type UserSettingError struct {
+	Name, ErrorCode, ErrorMessage string
+}
+
+// FederationResult is what the anonymous GetFederationInformation for the
+// mailbox's domain and the WSSecurity endpoint answered.
+type FederationResult struct {
+	// OK is set when GetFederationInformation answered NoError and the
+	// WSSecurity endpoint answered as Exchange does.
+	OK     bool
+	Reason string
+	// URL is the autodiscover.svc URL that answered.
+	URL            string
+	ApplicationURI string
+	Domains        []string
+	TokenIssuers   []TokenIssuer
+	ErrorCode      string
+	ErrorMessage   string
+	// WSSecurityURL is the endpoint checked; WSSecurityOK its verdict.
+	WSSecurityURL string
+	WSSecurityOK  bool
+}
+
+// TokenIssuer is a security token service GetFederationInformation names.
+type TokenIssuer struct {
+	URI, Endpoint string
 }
 
 // EndpointHost is the connection check of one host:port that endpoint

@@ -26,18 +26,31 @@ const (
 	// steps are recorded per protocol as MethodV2Prefix+lower(protocol),
 	// e.g. "v2_ews", so that protocols asked of one host stay apart.
 	MethodV2JSON Method = "v2_json"
+	// MethodSOAP runs SOAP Autodiscover (GetUserSettings on
+	// autodiscover.svc) over the same candidates as POX. Its steps are
+	// recorded as MethodSOAPPrefix+candidate, e.g. "soap_root_domain".
+	MethodSOAP Method = "soap"
 )
 
 // MethodV2Prefix starts the method of every v2 step ("v2_ews", …).
 const MethodV2Prefix = "v2_"
 
+// MethodSOAPPrefix starts the method of every SOAP step
+// ("soap_autodiscover_domain", "soap_redirect", …) and
+// MethodFederationPrefix that of every federation check step
+// ("federation_autodiscover_domain", …).
+const (
+	MethodSOAPPrefix       = "soap_"
+	MethodFederationPrefix = "federation_"
+)
+
 // DefaultMethods is the candidate order Outlook and the EWS Managed API use.
 var DefaultMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV}
 
 // SelectableMethods are the values a module may list: the default POX
-// methods and the opt-in v2_json. MethodRedirect names URLs reached
-// through redirects and is never selected.
-var SelectableMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV, MethodV2JSON}
+// methods and the opt-in v2_json and soap. MethodRedirect names URLs
+// reached through redirects and is never selected.
+var SelectableMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV, MethodV2JSON, MethodSOAP}
 
 // StepName names one check inside a candidate. Fixed vocabulary, used as a
 // metric label value.
@@ -63,6 +76,10 @@ const (
 	StepEndpointURL    StepName = "endpoint_url"    // the URL passed the rules for server-named URLs (recorded when it did not)
 	StepAuthMethods    StepName = "auth_methods"    // the unauthenticated request and the schemes its 401 offered
 	StepEndpointAnswer StepName = "endpoint_answer" // the protocol's own answer (EWS ResponseCode, MAPI/HTTP X-ResponseCode, …)
+
+	// StepWSSecurity is the federation check's unauthenticated call to
+	// autodiscover.svc/WSSecurity, the endpoint Exchange Online calls.
+	StepWSSecurity StepName = "wssecurity"
 )
 
 // Schema selects the POX request flavour.
@@ -197,6 +214,10 @@ type Settings struct {
 	// EndpointsScope selects the external URLs, the internal ones or
 	// both. Empty means ScopeExternal.
 	EndpointsScope EndpointScope
+	// Federation asks the mailbox's domain anonymously for its federation
+	// information (GetFederationInformation) and checks the WSSecurity
+	// endpoint Exchange Online calls for hybrid free/busy.
+	Federation bool
 }
 
 // EndpointProtocol names a kind of endpoint an Autodiscover answer
@@ -315,17 +336,18 @@ func (a AuthSettings) Fingerprint() string {
 // Expectation names, the values of autodiscover_expectation_success's
 // label and of a mailbox's expect fields.
 const (
-	ExpectEndpointHost = "endpoint_host"
-	ExpectEWSURLHost   = "ews_url_host"
-	ExpectMaxRedirects = "max_redirects"
-	ExpectProtocols    = "protocols"
-	ExpectCertMinDays  = "cert_min_days"
-	ExpectSMTPAddress  = "smtp_address"
-	ExpectEndpoints    = "endpoints"
+	ExpectEndpointHost     = "endpoint_host"
+	ExpectEWSURLHost       = "ews_url_host"
+	ExpectMaxRedirects     = "max_redirects"
+	ExpectProtocols        = "protocols"
+	ExpectCertMinDays      = "cert_min_days"
+	ExpectSMTPAddress      = "smtp_address"
+	ExpectEndpoints        = "endpoints"
+	ExpectFederationAppURI = "federation_application_uri"
 )
 
 // ExpectationNames lists them in the order they are checked.
-var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress, ExpectEndpoints}
+var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress, ExpectEndpoints, ExpectFederationAppURI}
 
 // MaxCertMinDays caps cert_min_days at ten years: no certificate is issued
 // for longer, so a larger value always fails.
@@ -356,6 +378,10 @@ type Expectations struct {
 	// fail the probe; without it the endpoints have metrics of their own
 	// and the probe's verdict is Autodiscover's.
 	Endpoints bool `yaml:"endpoints,omitempty"`
+	// FederationApplicationURI is the ApplicationUri the federation check
+	// (the module's federation) must return, any case: a changed one means
+	// the federation trust changed, and free/busy with it.
+	FederationApplicationURI string `yaml:"federation_application_uri,omitempty"`
 }
 
 // ExpectationProtocols are the Protocol types expect.protocols accepts.
