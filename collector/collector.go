@@ -39,6 +39,10 @@ var (
 	failureInfo         = family("probe_failure_info", "The decisive failure of a failed probe: the step that got furthest toward settings, with its class; absent on success.", "method", "host", "step", "class")
 	endpointSuccess     = family("endpoint_success", "Whether every URL of an endpoint protocol (ews, mapi, oab, activesync, owa) on a host that the Autodiscover answer returned passed its checks: connection, certificate, authentication methods and the protocol's own answer.", "protocol", "host")
 	endpointDuration    = family("endpoint_duration_seconds", "How long the slowest URL of an endpoint protocol on a host took, its host's connection included.", "protocol", "host")
+	soapSuccess         = family("soap_success", "Whether SOAP Autodiscover (GetUserSettings on autodiscover.svc, method soap) returned an EWS URL for the mailbox, as EWS applications ask it.")
+	soapInfo            = family("soap_info", "Where SOAP Autodiscover ended: the autodiscover.svc URL that answered and the EWS URL it returned.", "endpoint", "ews_url")
+	federationSuccess   = family("federation_success", "Whether the anonymous GetFederationInformation for the mailbox's domain answered with federation information and the WSSecurity endpoint Exchange Online calls answered as Exchange does (federation: true).")
+	federationInfo      = family("federation_info", "The ApplicationUri GetFederationInformation returned and the first token issuer it named.", "application_uri", "token_issuer")
 	resultAge           = family("probe_result_age_seconds", "Age of the result served: 0 for a fresh chain, more when min_interval served the last one.")
 )
 
@@ -70,7 +74,7 @@ func New(res *probe.Result, opts Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, mobileSyncStatus, resultInfo, protocolInfo,
 		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge, failureInfo,
-		endpointSuccess, endpointDuration} {
+		endpointSuccess, endpointDuration, soapSuccess, soapInfo, federationSuccess, federationInfo} {
 		ch <- d
 	}
 }
@@ -149,6 +153,22 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			seenEndpoint[key] = true
 			ch <- prometheus.MustNewConstMetric(endpointSuccess, prometheus.GaugeValue, boolValue(e.OK), lv...)
 			ch <- prometheus.MustNewConstMetric(endpointDuration, prometheus.GaugeValue, e.Duration.Seconds(), lv...)
+		}
+	}
+	if s := r.SOAP; s != nil {
+		ch <- prometheus.MustNewConstMetric(soapSuccess, prometheus.GaugeValue, boolValue(s.OK))
+		if s.OK {
+			ch <- prometheus.MustNewConstMetric(soapInfo, prometheus.GaugeValue, 1, SanitizeURL(s.URL), SanitizeURL(s.EWSURL))
+		}
+	}
+	if f := r.Federation; f != nil {
+		ch <- prometheus.MustNewConstMetric(federationSuccess, prometheus.GaugeValue, boolValue(f.OK))
+		if f.ApplicationURI != "" {
+			issuer := ""
+			if len(f.TokenIssuers) > 0 {
+				issuer = f.TokenIssuers[0].URI
+			}
+			ch <- prometheus.MustNewConstMetric(federationInfo, prometheus.GaugeValue, 1, LabelValue(f.ApplicationURI), LabelValue(issuer))
 		}
 	}
 	for _, e := range r.Expectations {

@@ -308,3 +308,39 @@ autodiscover_cert_chain_not_after_timestamp_seconds{host="mail.contoso.test"} 1.
 		t.Errorf("lint: %v %+v", err, problems)
 	}
 }
+
+func TestSOAPAndFederationFamiliesAppearOnlyWhenTheyRan(t *testing.T) {
+	res := successResult()
+	c := New(res, Options{})
+	if n := testutil.CollectAndCount(c, "autodiscover_soap_success", "autodiscover_soap_info", "autodiscover_federation_success", "autodiscover_federation_info"); n != 0 {
+		t.Errorf("without soap and federation, %d of their series were exposed", n)
+	}
+	res.SOAP = &probe.SOAPResult{OK: true, URL: "https://autodiscover.contoso.test/autodiscover/autodiscover.svc", EWSURL: "https://mail.contoso.test/EWS/Exchange.asmx?token=secret"}
+	res.Federation = &probe.FederationResult{OK: false, ApplicationURI: "FYDIBOHF25SPDLT.contoso.test",
+		TokenIssuers: []probe.TokenIssuer{{URI: "urn:federation:MicrosoftOnline", Endpoint: "https://login.test/extSTS.srf"}}}
+	want := `
+# HELP autodiscover_federation_info The ApplicationUri GetFederationInformation returned and the first token issuer it named.
+# TYPE autodiscover_federation_info gauge
+autodiscover_federation_info{application_uri="FYDIBOHF25SPDLT.contoso.test",token_issuer="urn:federation:MicrosoftOnline"} 1
+# HELP autodiscover_federation_success Whether the anonymous GetFederationInformation for the mailbox's domain answered with federation information and the WSSecurity endpoint Exchange Online calls answered as Exchange does (federation: true).
+# TYPE autodiscover_federation_success gauge
+autodiscover_federation_success 0
+# HELP autodiscover_soap_info Where SOAP Autodiscover ended: the autodiscover.svc URL that answered and the EWS URL it returned.
+# TYPE autodiscover_soap_info gauge
+autodiscover_soap_info{endpoint="https://autodiscover.contoso.test/autodiscover/autodiscover.svc",ews_url="https://mail.contoso.test/EWS/Exchange.asmx"} 1
+# HELP autodiscover_soap_success Whether SOAP Autodiscover (GetUserSettings on autodiscover.svc, method soap) returned an EWS URL for the mailbox, as EWS applications ask it.
+# TYPE autodiscover_soap_success gauge
+autodiscover_soap_success 1
+`
+	c = New(res, Options{})
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_soap_success", "autodiscover_soap_info", "autodiscover_federation_success", "autodiscover_federation_info"); err != nil {
+		t.Error(err)
+	}
+	res.SOAP.OK = false
+	if n := testutil.CollectAndCount(New(res, Options{}), "autodiscover_soap_info"); n != 0 {
+		t.Errorf("a failed SOAP discovery still exposes %d soap_info series", n)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}

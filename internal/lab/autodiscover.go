@@ -113,6 +113,14 @@ func (a *Autodiscover) SetSOAPStatus(status int) {
 	a.SOAPStatus = status
 }
 
+// SetWSSecurityOff puts HTTP authentication in front of WSSecurity (true)
+// or takes it away.
+func (a *Autodiscover) SetWSSecurityOff(off bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.WSSecurityOff = off
+}
+
 // SetFederation changes what GetFederationInformation answers.
 func (a *Autodiscover) SetFederation(f *Federation) {
 	a.mu.Lock()

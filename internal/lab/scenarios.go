@@ -125,7 +125,13 @@ func (e *Estate) AddHybridMailbox(domain, user, username, password string) (Mail
 	onPrem := e.hybrids[domain]
 	e.mu.Unlock()
 	if onPrem == nil {
-		onPrem = &Autodiscover{Accounts: map[string]string{}, Users: map[string]Reply{}}
+		// The Hybrid Configuration Wizard federates the organisation: its
+		// federation organisation identifier is the ApplicationUri.
+		onPrem = &Autodiscover{Accounts: map[string]string{}, Users: map[string]Reply{}, Federation: &Federation{
+			ApplicationURI: HybridApplicationURI(domain),
+			Domains:        []string{domain, tenant},
+			TokenIssuers:   []FederationIssuer{MicrosoftFederationGateway},
+		}}
 		webHost := WithCert(CertSpec{Names: []string{"www.webhost.test", "webhost.test"}})
 		if err := e.HTTPS(domain, Static(http.StatusOK, "text/html", "<html><body>Welcome</body></html>"), webHost); err != nil {
 			return Mailbox{}, err
@@ -151,6 +157,10 @@ func (e *Estate) AddHybridMailbox(domain, user, username, password string) (Mail
 	}
 	return Mailbox{Address: address, Username: username, Password: password, AllowedDomains: []string{TenantSuffix, CloudDomain}}, nil
 }
+
+// HybridApplicationURI is the ApplicationUri a hybrid domain's federation
+// trust has: the federation organisation identifier under the domain.
+func HybridApplicationURI(domain string) string { return "FYDIBOHF25SPDLT." + domain }
 
 // AddMicrosoft365 builds the Exchange Online flow of the o365info
 // walk-through for user@domain: no web site on the domain root,
@@ -229,4 +239,12 @@ func (e *Estate) AddExchange(domain, user, password string, mailOpts ...HostOpti
 		return Mailbox{}, nil, err
 	}
 	return mb, x, nil
+}
+
+// HybridServer is the on-premises Autodiscover of a hybrid domain built
+// by AddHybrid, nil before.
+func (e *Estate) HybridServer(domain string) *Autodiscover {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hybrids[domain]
 }
