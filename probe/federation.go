@@ -48,12 +48,12 @@ func (r *run) actFederation(t target, addr string, u *url.URL, ans *soapAnswer, 
 		return outcome{next: nextCandidate}
 	}
 	f.URL, f.ApplicationURI = u.String(), uri
-	for _, d := range resp.child("Domains").kids {
+	for _, d := range resp.child("Domains").children() {
 		if len(f.Domains) < maxFederationValues && strings.EqualFold(d.local, "Domain") && d.text != "" {
 			f.Domains = append(f.Domains, Printable(d.text, 253))
 		}
 	}
-	for _, ti := range resp.child("TokenIssuers").kids {
+	for _, ti := range resp.child("TokenIssuers").children() {
 		if len(f.TokenIssuers) < maxFederationValues && strings.EqualFold(ti.local, "TokenIssuer") {
 			f.TokenIssuers = append(f.TokenIssuers, TokenIssuer{URI: Printable(ti.childText("Uri"), maxFieldBytes), Endpoint: Printable(ti.childText("Endpoint"), maxFieldBytes)})
 		}

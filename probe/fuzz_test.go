@@ -724,3 +724,48 @@ func FuzzEndpointAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSOAPAnswer feeds the SOAP Autodiscover parser arbitrary bodies: it
+// returns a fault, the asked message in Autodiscover's namespace, or an
+// error of the vocabulary with a detail; what it keeps is capped and
+// printable; and the WSSecurity judge reaches a verdict on the same body.
+func FuzzSOAPAnswer(f *testing.F) {
+	f.Add([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetUserSettingsResponseMessage xmlns="http://schemas.microsoft.com/exchange/2010/Autodiscover"><Response><ErrorCode>NoError</ErrorCode><UserResponses><UserResponse><ErrorCode>NoError</ErrorCode><UserSettings><UserSetting><Name>ExternalEwsUrl</Name><Value>https://mail.contoso.test/EWS/Exchange.asmx</Value></UserSetting></UserSettings></UserResponse></UserResponses></Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>`))
+	f.Add([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>a:InvalidSecurity</faultcode><faultstring>x</faultstring></s:Fault></s:Body></s:Envelope>`))
+	f.Add([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetFederationInformationResponseMessage xmlns="http://schemas.microsoft.com/exchange/2010/Autodiscover"><Response><ErrorCode>NoError</ErrorCode><ApplicationUri>FYDIBOHF25SPDLT.contoso.test</ApplicationUri><Domains><Domain>contoso.test</Domain></Domains><TokenIssuers><TokenIssuer><Endpoint>https://x</Endpoint><Uri>urn:x</Uri></TokenIssuer></TokenIssuers></Response></GetFederationInformationResponseMessage></s:Body></s:Envelope>`))
+	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaa">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>`))
+	f.Add([]byte(`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, want := range []string{"GetUserSettingsResponseMessage", "GetFederationInformationResponseMessage"} {
+			ans, err := parseSOAPAnswer(body, want)
+			if err != nil {
+				if !isErrorClass(err.Class) || err.Detail == "" {
+					t.Fatalf("error class %q, detail %q", err.Class, err.Detail)
+				}
+				continue
+			}
+			if ans.fault == nil && (ans.message == nil || ans.message.space != nsAutodiscover || !strings.EqualFold(ans.message.local, want)) {
+				t.Fatalf("neither a fault nor a %s in Autodiscover's namespace", want)
+			}
+			if ans.fault != nil {
+				if s := ans.fault.String(); s == "" {
+					t.Fatal("a fault without words")
+				}
+				continue
+			}
+			settings, errs := readUserSettings(ans.message.child("Response").child("UserResponses").child("UserResponse"))
+			if len(settings) > maxSOAPSettings || len(errs) > maxSOAPSettings {
+				t.Fatalf("%d settings, %d errors kept, over the cap of %d", len(settings), len(errs), maxSOAPSettings)
+			}
+			for _, s := range settings {
+				if !utf8.ValidString(s.Name+s.Value) || len(s.Value) > maxFieldBytes+8 {
+					t.Fatalf("setting %q kept unescaped or uncapped", s.Name)
+				}
+			}
+		}
+		detail, err := judgeWSSecurity(&response{status: http.StatusInternalServerError, header: http.Header{}, body: body})
+		if err != nil && !isErrorClass(err.Class) || err == nil && detail == "" {
+			t.Fatalf("WSSecurity verdict %q, %v", detail, err)
+		}
+	})
+}

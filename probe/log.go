@@ -80,7 +80,7 @@ func (r *Result) writeSOAP(w io.Writer) {
 		fmt.Fprintf(w, "SOAP Autodiscover returned settings from %s after %d redirect hop(s): EWS %s (from %s).\n", Printable(s.URL, maxFieldBytes), s.Redirects, s.EWSURL, s.EWSSource)
 		return
 	}
-	fmt.Fprintf(w, "SOAP Autodiscover failed: %s.\n", s.Reason)
+	fmt.Fprintf(w, "SOAP Autodiscover failed: %s.\n", strings.TrimSuffix(s.Reason, "."))
 }
 
 // writeFederation is the federation check's section.
@@ -96,7 +96,7 @@ func (r *Result) writeFederation(w io.Writer) {
 		fmt.Fprintf(w, "The federation information was obtained from %s: ApplicationUri %s; the WSSecurity endpoint answers.\n", Printable(f.URL, maxFieldBytes), f.ApplicationURI)
 		return
 	}
-	fmt.Fprintf(w, "The federation check failed: %s.\n", f.Reason)
+	fmt.Fprintf(w, "The federation check failed: %s.\n", strings.TrimSuffix(f.Reason, "."))
 }
 
 func candidateHeading(s Step) string {

@@ -152,8 +152,8 @@ func parseSOAPAnswer(body []byte, want string) (*soapAnswer, *Error) {
 	msg := bodyNode.child(want)
 	if msg == nil {
 		got := "nothing"
-		if len(bodyNode.kids) > 0 {
-			got = bodyNode.kids[0].local
+		if len(bodyNode.children()) > 0 {
+			got = bodyNode.children()[0].local
 		}
 		return nil, failf(ClassNotAutodiscover, "the SOAP Body holds %s, not a %s", truncate(got, 80), want)
 	}
@@ -324,7 +324,7 @@ func (r *run) actUserSettings(t target, addr string, u *url.URL, ans *soapAnswer
 // its per-setting errors, capped.
 func readUserSettings(user *xnode) ([]UserSetting, []UserSettingError) {
 	var settings []UserSetting
-	for _, k := range user.child("UserSettings").kids {
+	for _, k := range user.child("UserSettings").children() {
 		if len(settings) == maxSOAPSettings {
 			break
 		}
@@ -338,7 +338,7 @@ func readUserSettings(user *xnode) ([]UserSetting, []UserSettingError) {
 		settings = append(settings, UserSetting{Name: Printable(name, 80), Value: Printable(k.childText("Value"), maxFieldBytes)})
 	}
 	var errs []UserSettingError
-	for _, k := range user.child("UserSettingErrors").kids {
+	for _, k := range user.child("UserSettingErrors").children() {
 		if len(errs) == maxSOAPSettings {
 			break
 		}

@@ -35,6 +35,14 @@ func (n *xnode) child(local string) *xnode {
 	return nil
 }
 
+// children are n's child elements; none for a nil n.
+func (n *xnode) children() []*xnode {
+	if n == nil {
+		return nil
+	}
+	return n.kids
+}
+
 func (n *xnode) childText(local string) string {
 	if c := n.child(local); c != nil {
 		return c.text

@@ -44,6 +44,49 @@ type probeJSON struct {
 	// EndpointsMissing are the module's endpoint kinds the answer named no
 	// URL for.
 	EndpointsMissing []string `json:"endpoints_missing"`
+	// SOAP and Federation are null unless the module runs method soap
+	// and the federation check.
+	SOAP       *soapJSON       `json:"soap"`
+	Federation *federationJSON `json:"federation"`
+}
+
+type soapJSON struct {
+	OK            bool              `json:"ok"`
+	Reason        string            `json:"reason"`
+	URL           string            `json:"url"`
+	Mailbox       string            `json:"mailbox"`
+	EWSURL        string            `json:"ews_url"`
+	EWSURLSource  string            `json:"ews_url_source"`
+	Settings      map[string]string `json:"settings"`
+	SettingErrors []soapErrorJSON   `json:"setting_errors"`
+	ErrorCode     string            `json:"error_code"`
+	ErrorMessage  string            `json:"error_message"`
+	ServerVersion string            `json:"server_version"`
+	Redirects     int               `json:"redirects"`
+}
+
+type soapErrorJSON struct {
+	Setting      string `json:"setting"`
+	ErrorCode    string `json:"error_code"`
+	ErrorMessage string `json:"error_message"`
+}
+
+type federationJSON struct {
+	OK             bool              `json:"ok"`
+	Reason         string            `json:"reason"`
+	URL            string            `json:"url"`
+	ApplicationURI string            `json:"application_uri"`
+	Domains        []string          `json:"domains"`
+	TokenIssuers   []tokenIssuerJSON `json:"token_issuers"`
+	ErrorCode      string            `json:"error_code"`
+	ErrorMessage   string            `json:"error_message"`
+	WSSecurityURL  string            `json:"wssecurity_url"`
+	WSSecurityOK   bool              `json:"wssecurity_ok"`
+}
+
+type tokenIssuerJSON struct {
+	URI      string `json:"uri"`
+	Endpoint string `json:"endpoint"`
 }
 
 type endpointHostJSON struct {
@@ -242,6 +285,22 @@ func newProbeJSON(res *probe.Result, now time.Time) probeJSON {
 				OK: c.OK, DurationSeconds: c.Duration.Seconds(), Steps: convertAll(c.Steps, newStepJSON)}
 		}),
 		EndpointsMissing: convertAll(res.EndpointsMissing, func(p probe.EndpointProtocol) string { return string(p) }),
+	}
+	if s := res.SOAP; s != nil {
+		settings := make(map[string]string, len(s.Settings))
+		for _, u := range s.Settings {
+			settings[u.Name] = u.Value
+		}
+		out.SOAP = &soapJSON{OK: s.OK, Reason: s.Reason, URL: s.URL, Mailbox: s.Mailbox, EWSURL: s.EWSURL, EWSURLSource: s.EWSSource, Settings: settings,
+			SettingErrors: convertAll(s.SettingErrors, func(e probe.UserSettingError) soapErrorJSON {
+				return soapErrorJSON{Setting: e.Name, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage}
+			}),
+			ErrorCode: s.ErrorCode, ErrorMessage: s.ErrorMessage, ServerVersion: s.ServerVersion, Redirects: s.Redirects}
+	}
+	if f := res.Federation; f != nil {
+		out.Federation = &federationJSON{OK: f.OK, Reason: f.Reason, URL: f.URL, ApplicationURI: f.ApplicationURI, Domains: convertAll(f.Domains, func(d string) string { return d }),
+			TokenIssuers: convertAll(f.TokenIssuers, func(t probe.TokenIssuer) tokenIssuerJSON { return tokenIssuerJSON{URI: t.URI, Endpoint: t.Endpoint} }),
+			ErrorCode:    f.ErrorCode, ErrorMessage: f.ErrorMessage, WSSecurityURL: f.WSSecurityURL, WSSecurityOK: f.WSSecurityOK}
 	}
 	if f := res.Failure; f != nil {
 		out.Failure = &failureJSON{Hop: f.Hop, Method: string(f.Method), Host: f.Host, Step: string(f.Step), Class: string(f.Class), Sentence: f.Sentence, StepIndex: f.StepIndex}
