@@ -374,9 +374,10 @@ func testRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T, p prometheu
 
 	// The broken demo mailboxes fire exactly the expected alerts.
 	want := map[string]struct{ label, values string }{
-		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,expired-dora,longchain-judy,loop-erin,mapidown-mike,retired-gina"},
+		"AutodiscoverProbeFailing":                  {"instance", "apponly-pat,expired-dave,expired-dora,longchain-judy,loop-erin,mapidown-mike,retired-gina,svcdown-sam"},
 		"AutodiscoverExpectationFailed":             {"instance", "longchain-judy,mapidown-mike"},
 		"AutodiscoverEndpointFailing":               {"host", "mail.mapidown.test"},
+		"AutodiscoverFederationFailing":             {"instance", "svcdown-sam"},
 		"AutodiscoverNodeFailing":                   {"host", "autodiscover.pool.test"},
 		"AutodiscoverCertificateExpiringSoon":       {"host", "autodiscover.expiring.test"},
 		"AutodiscoverCertificateExpiringCritical":   {"host", "autodiscover.lapsing.test,mail.endpoints.test"},
@@ -384,7 +385,7 @@ func testRealPrometheusRunsEveryDashboardQueryAndAlert(t *testing.T, p prometheu
 		"AutodiscoverRedirectHopsHigh":              {"instance", "longchain-judy"},
 		"AutodiscoverRedirectHopsChanged":           {"instance", "migrating-hank"},
 		"AutodiscoverEndpointChanged":               {"instance", "migrating-hank"},
-		"AutodiscoverStepFailingWhileChainSucceeds": {"instance", "hybrid-alice,m365-bob"},
+		"AutodiscoverStepFailingWhileChainSucceeds": {"instance", "hybrid-alice,m365-bob,soap-sara"},
 	}
 	for name, w := range want {
 		res, err := prom.query(`ALERTS{alertname="` + name + `"}`)

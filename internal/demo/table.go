@@ -112,7 +112,7 @@ func realEstateMailboxes() []entry {
 			build: func(e *lab.Estate) (lab.Mailbox, error) {
 				return e.AddDegradedPool("pool.test", "oscar", Password, time.Now().Add(15*24*time.Hour))
 			}},
-	}, endpointMailboxes())
+	}, endpointMailboxes(), soapMailboxes())
 }
 
 // demoEndpoints are what the endpoint mailboxes check: what Outlook
@@ -140,6 +140,31 @@ func endpointMailboxes() []entry {
 				mb, x, err := e.AddExchange("mapidown.test", "mike", Password)
 				if err == nil {
 					x.SetFault("/mapi/", http.StatusServiceUnavailable)
+				}
+				return mb, err
+			}},
+	}
+}
+
+// askSOAP adds method soap and the federation check to a module.
+func askSOAP(m *config.Module) {
+	m.Methods = append(slices.Clone(probe.DefaultMethods), probe.MethodSOAP)
+	m.Federation = true
+}
+
+// soapMailboxes are hybrids whose SOAP Autodiscover and federation trust
+// are watched, as EWS applications and Exchange Online use them.
+func soapMailboxes() []entry {
+	return []entry{
+		{Mailbox: Mailbox{Name: "soap-sara", Description: "hybrid: SOAP Autodiscover (autodiscover.svc) follows the same redirects to the cloud, and the federation trust and WSSecurity endpoint answer", Labels: labels("hq", "hybrid"),
+			tune: askSOAP, expect: &probe.Expectations{FederationApplicationURI: lab.HybridApplicationURI("soapfed.test")}},
+			build: func(e *lab.Estate) (lab.Mailbox, error) { return e.AddHybrid("soapfed.test", "sara", Password) }},
+		{Mailbox: Mailbox{Name: "svcdown-sam", Description: "hybrid: POX works, but autodiscover.svc answers 503 (its application pool is down): EWS applications and hybrid free/busy break", Labels: labels("hq", "hybrid"),
+			tune: askSOAP},
+			build: func(e *lab.Estate) (lab.Mailbox, error) {
+				mb, err := e.AddHybrid("svcdown.test", "sam", Password)
+				if err == nil {
+					e.HybridServer("svcdown.test").SetSOAPStatus(http.StatusServiceUnavailable)
 				}
 				return mb, err
 			}},
