@@ -61,7 +61,8 @@ table#certificates td.host, table#certificates td.not-after, table#certificates 
 <details class="test {{if .OK}}passed{{else}}failed{{end}}" open>
 <summary><span class="mark">{{if .OK}}✓{{else}}✗{{end}}</span>Testing Autodiscover for <span class="mono">{{.Address}}</span></summary>
 {{with .V2}}<ul class="lines v2">{{range .}}<li class="{{if .OK}}passed{{else}}failed{{end}}"><span class="mark {{if .OK}}verdict-ok{{else}}verdict-fail{{end}}">{{if .OK}}✓{{else}}✗{{end}}</span>{{.Text}}</li>{{end}}</ul>{{end}}
-{{range .Hops}}<details class="hop-group {{if .OK}}passed{{else}}failed{{end}}" data-hop="{{.Hop}}"{{if .Open}} open{{end}}>
+{{range .Hops}}{{with .Section}}<h3 class="section">{{.}}</h3>
+{{end}}<details class="hop-group {{if .OK}}passed{{else}}failed{{end}}" data-hop="{{.Hop}}"{{if .Open}} open{{end}}>
 <summary><span class="mark">{{if .OK}}✓{{else}}✗{{end}}</span>Hop {{.Hop}}: discovering <span class="mono">{{.Mailbox}}</span></summary>
 {{range .Candidates}}{{template "candidate" .}}{{end}}</details>
 {{end}}{{with .AddressChecks}}<details class="address-checks {{if $.Tree.AddressesOK}}passed{{else}}failed{{end}}"{{if not $.Tree.AddressesOK}} open{{end}}>
@@ -135,6 +136,9 @@ type treeLine struct {
 }
 
 type treeHop struct {
+	// Section, on the first hop of SOAP Autodiscover or the federation
+	// check, names the discovery the hops below belong to.
+	Section    string
 	Hop        int
 	Mailbox    string
 	OK, Open   bool
@@ -269,6 +273,12 @@ func certificateRowOf(c probe.CertInfo, now time.Time) certificateRow {
 	}
 }
 
+// sectionTitles head the hops of the discoveries after the POX chain.
+var sectionTitles = map[string]string{
+	kindSOAP:       "SOAP Autodiscover (autodiscover.svc, GetUserSettings), as EWS applications ask it",
+	kindFederation: "Federation information (GetFederationInformation, anonymous) and the WSSecurity endpoint, as Exchange Online asks them for hybrid free/busy",
+}
+
 // treeOf folds res's steps: a new hop where the hop or the address being
 // discovered changes, a new candidate where the method or URL does, as in
 // the text step log.
@@ -283,9 +293,15 @@ func treeOf(res *probe.Result) *stepTree {
 	}
 	var hop *treeHop
 	var cand *treeCandidate
+	kind := ""
 	for i, st := range res.Steps {
+		section := ""
+		if k := stepKind(st.Method); k != kind {
+			kind, hop = k, nil
+			section = sectionTitles[k]
+		}
 		if hop == nil || st.Hop != hop.Hop || probe.Printable(st.Mailbox, maxPageHostBytes) != hop.Mailbox {
-			t.Hops = append(t.Hops, treeHop{Hop: st.Hop, Mailbox: probe.Printable(st.Mailbox, maxPageHostBytes)})
+			t.Hops = append(t.Hops, treeHop{Section: section, Hop: st.Hop, Mailbox: probe.Printable(st.Mailbox, maxPageHostBytes)})
 			hop, cand = &t.Hops[len(t.Hops)-1], nil
 		}
 		heading, u := candidateHeading(st)
@@ -357,7 +373,7 @@ func candidateHeading(st probe.Step) (string, string) {
 		return "DNS SRV record " + probe.Printable(st.Host, maxPageHostBytes), ""
 	case isV2Method(st.Method):
 		return "Autodiscover v2 (" + strings.TrimPrefix(string(st.Method), probe.MethodV2Prefix) + ")", u
-	case st.Method == probe.MethodHTTPRedirect:
+	case strings.HasSuffix(string(st.Method), string(probe.MethodHTTPRedirect)):
 		return "HTTP redirect method", u
 	}
 	return "Potential Autodiscover URL (" + methodWords(st.Method) + ")", u
@@ -400,12 +416,22 @@ func stepWords(st probe.Step) string {
 	case probe.StepCredentials:
 		return "Providing user credentials"
 	case probe.StepRequest:
-		if isV2Method(st.Method) {
+		switch stepKind(st.Method) {
+		case kindV2:
 			return "Sending the Autodiscover v2 GET to " + host
+		case kindSOAP:
+			return "Sending the SOAP GetUserSettings request to " + host
+		case kindFederation:
+			return "Sending the anonymous GetFederationInformation request to " + host
 		}
 		return "Sending the Autodiscover POST to " + host
 	case probe.StepParse:
+		if k := stepKind(st.Method); k == kindSOAP || k == kindFederation {
+			return "Analyzing the SOAP Autodiscover response"
+		}
 		return "Analyzing the Autodiscover response"
+	case probe.StepWSSecurity:
+		return "Testing the WSSecurity endpoint Exchange Online calls"
 	case probe.StepRedirect:
 		return "Checking the redirect"
 	case probe.StepEndpointURL:

@@ -262,3 +262,26 @@ func TestMailboxPageShowsTheEndpointSection(t *testing.T) {
 		t.Logf("page:\n%s", page)
 	}
 }
+
+func TestMailboxPageHeadsTheSOAPAndFederationHops(t *testing.T) {
+	res := &probe.Result{Mailbox: "sara@soapfed.test", Success: true, ChainSuccess: true, Steps: []probe.Step{
+		passed(0, probe.MethodAutodiscoverDomain, "autodiscover.soapfed.test", probe.StepParse, "settings returned"),
+		passed(0, "soap_autodiscover_domain", "autodiscover.soapfed.test", probe.StepParse, "settings returned"),
+		passed(0, "federation_autodiscover_domain", "autodiscover.soapfed.test", probe.StepWSSecurity, "HTTP 500; SOAP fault a:InvalidSecurity"),
+	}}
+	s := pageServer(t, map[string]*probe.Result{"soap-sara": res})
+	code, page := get(t, s.routes(), "/mailbox?target=soap-sara", nil)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	soap := strings.Index(page, `<h3 class="section">SOAP Autodiscover (autodiscover.svc, GetUserSettings)`)
+	fed := strings.Index(page, `<h3 class="section">Federation information (GetFederationInformation, anonymous)`)
+	if soap < 0 || fed < soap || strings.Count(page, `data-hop="0"`) != 3 {
+		t.Fatalf("the SOAP and federation hops are not headed apart (at %d and %d, %d hop-0 groups):\n%s", soap, fed, strings.Count(page, `data-hop="0"`), page)
+	}
+	for _, want := range []string{"Potential Autodiscover URL (SOAP autodiscover host)", "Testing the WSSecurity endpoint Exchange Online calls"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the mailbox page lacks %q", want)
+		}
+	}
+}

@@ -32,14 +32,14 @@ type pathHop struct {
 // the abandoned one started at) are not on it.
 func chainPath(res *probe.Result) []pathHop {
 	f := res.Failure
-	end, v2 := len(res.Steps), !hasChainSteps(res.Steps)
+	end, kind := len(res.Steps), pathKind(res.Steps)
 	failedStep := f != nil && f.StepIndex >= 0 && f.StepIndex < len(res.Steps)
 	if failedStep {
-		end, v2 = f.StepIndex+1, isV2Method(res.Steps[f.StepIndex].Method)
+		end, kind = f.StepIndex+1, stepKind(res.Steps[f.StepIndex].Method)
 	}
 	var path []pathHop
 	for _, st := range res.Steps[:end] {
-		if isV2Method(st.Method) != v2 {
+		if stepKind(st.Method) != kind {
 			continue
 		}
 		// A later candidate of the same hop replaces the earlier one; a
@@ -69,13 +69,40 @@ func chainPath(res *probe.Result) []pathHop {
 	return path
 }
 
-func hasChainSteps(steps []probe.Step) bool {
+// The kinds of discovery a result's steps belong to; each has hops of its
+// own.
+const (
+	kindPOX        = "pox"
+	kindV2         = "v2"
+	kindSOAP       = "soap"
+	kindFederation = "federation"
+)
+
+func stepKind(m probe.Method) string {
+	switch {
+	case isV2Method(m):
+		return kindV2
+	case strings.HasPrefix(string(m), probe.MethodSOAPPrefix):
+		return kindSOAP
+	case strings.HasPrefix(string(m), probe.MethodFederationPrefix):
+		return kindFederation
+	}
+	return kindPOX
+}
+
+// pathKind is the discovery a successful run's path shows: the POX chain,
+// else SOAP, else v2.
+func pathKind(steps []probe.Step) string {
+	have := map[string]bool{}
 	for _, st := range steps {
-		if !isV2Method(st.Method) {
-			return true
+		have[stepKind(st.Method)] = true
+	}
+	for _, k := range []string{kindPOX, kindSOAP, kindV2} {
+		if have[k] {
+			return k
 		}
 	}
-	return false
+	return kindPOX
 }
 
 // isV2Method tells Autodiscover v2's per-protocol steps apart from the
@@ -130,6 +157,12 @@ func allDigits(s string) bool {
 
 // methodWords names a candidate method as an admin says it.
 func methodWords(m probe.Method) string {
+	if base, ok := strings.CutPrefix(string(m), probe.MethodSOAPPrefix); ok {
+		return "SOAP " + methodWords(probe.Method(base))
+	}
+	if base, ok := strings.CutPrefix(string(m), probe.MethodFederationPrefix); ok {
+		return "federation " + methodWords(probe.Method(base))
+	}
 	switch m {
 	case probe.MethodRootDomain:
 		return "domain root"

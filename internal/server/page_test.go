@@ -123,6 +123,25 @@ func TestLandingPathShowsTheHostThatAnsweredAtEachHop(t *testing.T) {
 			want: []string{"Autodiscover v2 → outlook.v2.test ✗ request: v2_error"},
 		},
 		{
+			name: "SOAP and federation steps after a working chain leave its path alone",
+			res: &probe.Result{Success: true, Steps: []probe.Step{
+				passed(0, ad, "autodiscover.contoso.test", probe.StepParse, "settings returned"),
+				passed(0, "soap_autodiscover_domain", "autodiscover.contoso.test", probe.StepRedirect, "redirectAddr to user@tenant.test: restarting discovery for tenant.test (hop 1 of at most 10)"),
+				passed(1, "soap_redirect", "pod.test", probe.StepParse, "settings returned"),
+				passed(0, "federation_autodiscover_domain", "autodiscover.contoso.test", probe.StepWSSecurity, ""),
+			}},
+			want: []string{"autodiscover host → autodiscover.contoso.test"},
+		},
+		{
+			name: "a failing SOAP discovery after a working chain shows the SOAP path that failed",
+			res: failedAt(&probe.Result{Steps: []probe.Step{
+				passed(0, ad, "autodiscover.contoso.test", probe.StepParse, "settings returned"),
+				failed(0, "soap_autodiscover_domain", "autodiscover.contoso.test", probe.StepRequest, probe.ClassServerError),
+				failed(0, "federation_autodiscover_domain", "autodiscover.contoso.test", probe.StepRequest, probe.ClassServerError),
+			}}, 1),
+			want: []string{"SOAP autodiscover host → autodiscover.contoso.test ✗ request: server_error"},
+		},
+		{
 			name: "a run that never started has an empty path",
 			res:  &probe.Result{Success: true},
 			want: []string{},
