@@ -277,7 +277,9 @@ func (r *run) decisiveFailure(pox, v2, soap bool, unmet []string) *Failure {
 		keep = isV2Step
 	case soap && !res.SOAP.OK:
 		keep = isSOAPStep
-	case slices.Contains(unmet, ExpectFederationAppURI) && res.Federation != nil && !res.Federation.OK:
+	case slices.Contains(unmet, ExpectFederationAppURI) && res.Federation != nil && !res.Federation.OK && decisiveStep(res.Steps, isFederationStep) >= 0:
+		// The federation check failed on a step; a changed ApplicationUri
+		// alone is the expectation's failure below.
 		keep = isFederationStep
 	case slices.Contains(unmet, ExpectEndpoints) && r.endpointFailure() != nil:
 		return r.endpointFailure()

@@ -331,6 +331,27 @@ func TestFederationFailuresAreReported(t *testing.T) {
 }
 
 func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
+	t.Run("a federation check that failed on a step is the decisive failure", func(t *testing.T) {
+		e := newEstate(t)
+		mb, err := e.AddHybrid("contoso.test", "jane", "pw-7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.HybridServer("contoso.test").SetFederation(nil)
+		s := settingsFor(e, mb)
+		s.Federation = true
+		p, err := probe.NewProber(s, probe.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Run(t.Context(), probe.Target{Address: mb.Address, Expect: &probe.Expectations{FederationApplicationURI: lab.HybridApplicationURI("contoso.test")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Success || res.Failure == nil || res.Failure.Class != probe.ClassNotFederated || res.Failure.Method != "federation_autodiscover_domain" {
+			t.Errorf("failure %+v, want not_federated under federation_autodiscover_domain", res.Failure)
+		}
+	})
 	e := newEstate(t)
 	mb, err := e.AddHybrid("contoso.test", "jane", "pw-6")
 	if err != nil {
@@ -352,6 +373,9 @@ func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
 		}
 		if res.Success != tt.ok || len(res.Expectations) != 1 || res.Expectations[0].OK != tt.ok {
 			t.Errorf("expecting %s: success %v, expectations %+v", tt.want, res.Success, res.Expectations)
+		}
+		if !tt.ok && (res.Failure == nil || res.Failure.Class != probe.ClassExpectationNotMet || !strings.Contains(res.Reason, probe.ExpectFederationAppURI)) {
+			t.Errorf("a changed ApplicationUri failed with %+v, reason %q; want expectation_not_met", res.Failure, res.Reason)
 		}
 	}
 }
