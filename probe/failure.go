@@ -34,7 +34,8 @@ type Failure struct {
 // outranks everything.
 func depthOf(st Step) int {
 	switch st.ErrorClass {
-	case ClassAutodiscoverError, ClassAuthFailed, ClassAuthBackoff, ClassAccountState, ClassV2Error:
+	case ClassAutodiscoverError, ClassAuthFailed, ClassAuthBackoff, ClassAccountState, ClassV2Error,
+		ClassSOAPFault, ClassInvalidUser, ClassInvalidRequest, ClassServerBusy, ClassNotFederated, ClassSOAPError:
 		return 100
 	}
 	switch st.Name {

@@ -48,6 +48,7 @@ func (r *run) actFederation(t target, addr string, u *url.URL, ans *soapAnswer, 
 		return outcome{next: nextCandidate}
 	}
 	f.URL, f.ApplicationURI = u.String(), uri
+	f.ErrorCode, f.ErrorMessage = "", "" // an earlier candidate's, with continue_after_error
 	for _, d := range resp.child("Domains").children() {
 		if len(f.Domains) < maxFederationValues && strings.EqualFold(d.local, "Domain") && d.text != "" {
 			f.Domains = append(f.Domains, Printable(d.text, 253))

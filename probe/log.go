@@ -30,7 +30,8 @@ func (r *Result) WriteLog(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "Attempting each method of contacting the Autodiscover service.\n")
-	writeHops(w, r.Steps, isPOXStep)
+	// The chain's section holds v2's steps too, as before SOAP existed.
+	writeHops(w, r.Steps, func(st Step) bool { return !isSOAPStep(st) && !isFederationStep(st) })
 	r.writeSOAP(w)
 	r.writeFederation(w)
 	writeAddressChecks(w, r.AddressChecks)
@@ -104,6 +105,8 @@ func candidateHeading(s Step) string {
 		return fmt.Sprintf("Attempting Autodiscover v2 (%s) at %s.", strings.TrimPrefix(string(s.Method), MethodV2Prefix), s.URL)
 	}
 	switch {
+	case s.Name == StepWSSecurity:
+		return "Testing the WSSecurity endpoint " + s.URL + " that Exchange Online calls with its federation token."
 	case s.Name == StepSRVLookup:
 		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
 	case baseMethod(s.Method) == MethodHTTPRedirect:

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // SOAP Autodiscover ([MS-OXWSADISC]): GetUserSettings for the mailbox and
@@ -121,7 +122,8 @@ type soapAnswer struct {
 // and its caps. The envelope must be SOAP 1.1's and the message
 // Autodiscover 2010's, named want.
 func parseSOAPAnswer(body []byte, want string) (*soapAnswer, *Error) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	body = bytes.TrimLeftFunc(bytes.TrimPrefix(body, utf8BOM), unicode.IsSpace)
+	if len(body) == 0 {
 		return nil, failf(ClassEmptyBody, "the answer is empty: no SOAP envelope")
 	}
 	env, err := decodeXMLTreeOf(body, "Envelope")
@@ -279,6 +281,10 @@ func (r *run) actUserSettings(t target, addr string, u *url.URL, ans *soapAnswer
 		r.rec.record(t, StepParse, started, addr, nil, "RedirectAddress "+truncate(target, 200))
 		return r.followAddr(t, addr, target)
 	case "RedirectUrl":
+		if target == "" {
+			r.rec.record(t, StepParse, started, addr, failf(ClassBadAction, "ErrorCode RedirectUrl without a RedirectTarget"), "")
+			return outcome{next: nextCandidate}
+		}
 		r.rec.record(t, StepParse, started, addr, nil, "RedirectUrl "+truncate(target, 200))
 		started = time.Now()
 		to, err := resolveLocation(u, target)
@@ -311,6 +317,9 @@ func (r *run) actUserSettings(t target, addr string, u *url.URL, ans *soapAnswer
 		return outcome{next: nextCandidate}
 	}
 	res.OK = true
+	// An earlier candidate's ErrorCode (with continue_after_error) is not
+	// this answer's.
+	res.ErrorCode, res.ErrorMessage = "", ""
 	res.URL = u.String()
 	res.Mailbox = r.mailbox
 	res.EWSURL, res.EWSSource = Printable(ews, maxFieldBytes), from

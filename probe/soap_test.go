@@ -379,3 +379,47 @@ func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
 		}
 	}
 }
+
+func TestStepLogKeepsV2StepsBesideTheSOAPSections(t *testing.T) {
+	e := v2Estate(t)
+	s := settingsFor(e, lab.Mailbox{})
+	s.Methods = []probe.Method{probe.MethodV2JSON}
+	s.V2Hosts = []string{"outlook.v2cloud.test"}
+	res := mustRun(t, "quinn@v2.test", s)
+	log := res.Log()
+	if !strings.Contains(log, "Attempting Autodiscover v2 (ews) at https://outlook.v2cloud.test/") || !strings.Contains(log, "Sending an anonymous Autodiscover v2 GET to outlook.v2cloud.test") {
+		t.Errorf("the v2 steps are missing from the step log:\n%s", log)
+	}
+}
+
+func TestSOAPAnswerWithAByteOrderMarkIsRead(t *testing.T) {
+	e := newEstate(t)
+	body := "\uFEFF\n" + userResponse("NoError", "No error.", "", `<UserSetting><Name>ExternalEwsUrl</Name><Value>https://mail.soap.test/EWS/Exchange.asmx</Value></UserSetting>`)
+	if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", 200, body)); err != nil {
+		t.Fatal(err)
+	}
+	mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodSOAP}
+	res := mustRun(t, mb.Address, s)
+	if !res.SOAP.OK || res.SOAP.EWSURL != "https://mail.soap.test/EWS/Exchange.asmx" {
+		t.Errorf("SOAP %+v\n%s", res.SOAP, res.Log())
+	}
+	if !strings.Contains(res.Log(), "Testing SOAP Autodiscover") {
+		t.Error("no SOAP section")
+	}
+}
+
+func TestFederationStepLogHeadsTheWSSecurityCall(t *testing.T) {
+	e := newEstate(t)
+	mb, err := e.AddHybrid("contoso.test", "jane", "pw-8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := settingsFor(e, mb)
+	s.Federation = true
+	log := mustRun(t, mb.Address, s).Log()
+	if !strings.Contains(log, "  Testing the WSSecurity endpoint https://autodiscover.contoso.test/autodiscover/autodiscover.svc/WSSecurity that Exchange Online calls with its federation token.\n") {
+		t.Errorf("the WSSecurity call is not headed as its own check:\n%s", log)
+	}
+}

@@ -357,6 +357,8 @@ func v2Line(v probe.V2Result) string {
 func verdictSentence(res *probe.Result) string {
 	took := millis(res.Duration)
 	switch {
+	case res.Success && res.FinalURL == "" && res.SOAP != nil && res.SOAP.OK && len(res.V2) == 0:
+		return fmt.Sprintf("SOAP Autodiscover returned settings from %s after %d redirect hop(s) in %s.", probe.Printable(res.SOAP.URL, maxPageURLBytes), res.SOAP.Redirects, took)
 	case res.Success && res.FinalURL == "":
 		return "Autodiscover v2 returned an endpoint for every protocol asked, in " + took + "."
 	case res.Success:
@@ -369,6 +371,8 @@ func verdictSentence(res *probe.Result) string {
 func candidateHeading(st probe.Step) (string, string) {
 	u := probe.Printable(st.URL, maxPageURLBytes)
 	switch {
+	case st.Name == probe.StepWSSecurity:
+		return "WSSecurity endpoint Exchange Online calls", u
 	case st.Name == probe.StepSRVLookup:
 		return "DNS SRV record " + probe.Printable(st.Host, maxPageHostBytes), ""
 	case isV2Method(st.Method):

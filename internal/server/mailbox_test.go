@@ -279,9 +279,16 @@ func TestMailboxPageHeadsTheSOAPAndFederationHops(t *testing.T) {
 	if soap < 0 || fed < soap || strings.Count(page, `data-hop="0"`) != 3 {
 		t.Fatalf("the SOAP and federation hops are not headed apart (at %d and %d, %d hop-0 groups):\n%s", soap, fed, strings.Count(page, `data-hop="0"`), page)
 	}
-	for _, want := range []string{"Potential Autodiscover URL (SOAP autodiscover host)", "Testing the WSSecurity endpoint Exchange Online calls"} {
+	for _, want := range []string{"Potential Autodiscover URL (SOAP autodiscover host)", "Testing the WSSecurity endpoint Exchange Online calls", "WSSecurity endpoint Exchange Online calls"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the mailbox page lacks %q", want)
 		}
+	}
+}
+
+func TestSOAPOnlySuccessSaysWhereSOAPAnswered(t *testing.T) {
+	res := &probe.Result{Mailbox: "omar@fabrikam.test", Success: true, SOAP: &probe.SOAPResult{OK: true, URL: "https://autodiscover.fabrikam.test/autodiscover/autodiscover.svc", Redirects: 1}}
+	if got, want := verdictSentence(res), "SOAP Autodiscover returned settings from https://autodiscover.fabrikam.test/autodiscover/autodiscover.svc after 1 redirect hop(s)"; !strings.HasPrefix(got, want) {
+		t.Errorf("verdict %q, want it to start %q", got, want)
 	}
 }

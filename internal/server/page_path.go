@@ -90,6 +90,12 @@ func stepKind(m probe.Method) string {
 	return kindPOX
 }
 
+// baseOf is m without the SOAP or federation prefix.
+func baseOf(m probe.Method) probe.Method {
+	s := strings.TrimPrefix(string(m), probe.MethodSOAPPrefix)
+	return probe.Method(strings.TrimPrefix(s, probe.MethodFederationPrefix))
+}
+
 // pathKind is the discovery a successful run's path shows: the POX chain,
 // else SOAP, else v2.
 func pathKind(steps []probe.Step) string {
@@ -120,7 +126,7 @@ func viaWords(path []pathHop, i int) string {
 	if i > 0 {
 		prev = path[i-1].sentOn
 	}
-	if path[i].Method == probe.MethodRedirect {
+	if baseOf(path[i].Method) == probe.MethodRedirect {
 		return cmp.Or(prev, "redirect")
 	}
 	if prev == "redirectAddr" {
@@ -138,8 +144,9 @@ func redirectKind(detail string) string {
 	switch {
 	case !ok:
 		return "redirect"
-	case kind == "redirectUrl" || kind == "redirectAddr":
-		return kind
+	case strings.EqualFold(kind, "redirectUrl") || strings.EqualFold(kind, "redirectAddr"):
+		// SOAP's RedirectUrl and RedirectAddress read as POX's words.
+		return "redirect" + kind[len("redirect"):]
 	case len(kind) == len("HTTP 302") && strings.HasPrefix(kind, "HTTP 3") && allDigits(kind[len("HTTP "):]):
 		return kind
 	}
