@@ -94,7 +94,7 @@ func further(a, b Step) bool {
 // is usually a web site that was never meant to answer, and the HTTP
 // redirect method is a fallback many estates do not publish.
 func candidateWeight(m Method) int {
-	switch baseMethod(m) {
+	switch BaseMethod(m) {
 	case MethodAutodiscoverDomain:
 		return 3
 	case MethodSRV, MethodRedirect, MethodV2Endpoint:
@@ -191,10 +191,10 @@ func certOf(certs []CertInfo, host string) *CertInfo {
 // Failure's sentence.
 func methodWords(m Method) string {
 	if isSOAPStep(Step{Method: m}) {
-		return "SOAP, " + methodWords(baseMethod(m))
+		return "SOAP, " + methodWords(BaseMethod(m))
 	}
 	if isFederationStep(Step{Method: m}) {
-		return "federation check, " + methodWords(baseMethod(m))
+		return "federation check, " + methodWords(BaseMethod(m))
 	}
 	switch m {
 	case MethodRootDomain:

@@ -96,8 +96,9 @@ func isFederationStep(st Step) bool {
 	return strings.HasPrefix(string(st.Method), MethodFederationPrefix)
 }
 
-// baseMethod is m without its flavour's prefix.
-func baseMethod(m Method) Method {
+// BaseMethod is m without its flavour's prefix: the candidate method a
+// soap_ or federation_ step belongs to.
+func BaseMethod(m Method) Method {
 	s := string(m)
 	s = strings.TrimPrefix(s, MethodSOAPPrefix)
 	s = strings.TrimPrefix(s, MethodFederationPrefix)

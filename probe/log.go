@@ -109,7 +109,7 @@ func candidateHeading(s Step) string {
 		return "Testing the WSSecurity endpoint " + s.URL + " that Exchange Online calls with its federation token."
 	case s.Name == StepSRVLookup:
 		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
-	case baseMethod(s.Method) == MethodHTTPRedirect:
+	case BaseMethod(s.Method) == MethodHTTPRedirect:
 		return "Attempting to contact the Autodiscover service using the HTTP redirect method (" + s.URL + ")."
 	}
 	via := map[Method]string{
@@ -118,7 +118,7 @@ func candidateHeading(s Step) string {
 		MethodSRV:                "an SRV record",
 		MethodRedirect:           "a redirect",
 		MethodV2Endpoint:         "Autodiscover v2's AutodiscoverV1 answer",
-	}[baseMethod(s.Method)]
+	}[BaseMethod(s.Method)]
 	return fmt.Sprintf("Attempting to test potential Autodiscover URL %s (from %s).", s.URL, via)
 }
 

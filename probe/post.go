@@ -325,7 +325,7 @@ func errorWord(s Schema) string {
 
 // candidateWords names a candidate method for a reason.
 func candidateWords(m Method) string {
-	switch baseMethod(m) {
+	switch BaseMethod(m) {
 	case MethodRootDomain:
 		return "the domain root"
 	case MethodAutodiscoverDomain:

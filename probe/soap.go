@@ -175,14 +175,11 @@ func asError(err error, what string) *Error {
 }
 
 // looksLikeSOAPFault reports a body that is a SOAP fault, for the HTTP 500
-// every SOAP fault comes with.
+// every SOAP fault comes with. A fault is read before the message, so the
+// message asked for does not matter.
 func looksLikeSOAPFault(body []byte) bool {
-	for _, want := range []string{"GetUserSettingsResponseMessage", "GetFederationInformationResponseMessage"} {
-		if ans, err := parseSOAPAnswer(body, want); err == nil && ans.fault != nil {
-			return true
-		}
-	}
-	return false
+	ans, err := parseSOAPAnswer(body, "")
+	return err == nil && ans.fault != nil
 }
 
 // serverVersion reads ServerVersionInfo: "15.2.1544.4 (Exchange2015)".

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -150,7 +151,7 @@ func (a *Autodiscover) serveUserSettings(w http.ResponseWriter, r *http.Request,
 		if rep.Location != "" {
 			w.Header().Set("Location", asSOAP(rep.Location))
 		}
-		w.WriteHeader(cmpInt(rep.Status, http.StatusFound))
+		w.WriteHeader(cmp.Or(rep.Status, http.StatusFound))
 	case rep.Raw != "":
 		serveReply(w, rep, address, "", viewOf(r.Header))
 	case rep.RedirectAddr != "":
@@ -176,13 +177,6 @@ func (a *Autodiscover) serveUserSettings(w http.ResponseWriter, r *http.Request,
 	default:
 		w.WriteHeader(http.StatusInternalServerError)
 	}
-}
-
-func cmpInt(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // soapSettings are the user settings Exchange knows for a mailbox, by

@@ -377,7 +377,7 @@ func candidateHeading(st probe.Step) (string, string) {
 		return "DNS SRV record " + probe.Printable(st.Host, maxPageHostBytes), ""
 	case isV2Method(st.Method):
 		return "Autodiscover v2 (" + strings.TrimPrefix(string(st.Method), probe.MethodV2Prefix) + ")", u
-	case strings.HasSuffix(string(st.Method), string(probe.MethodHTTPRedirect)):
+	case probe.BaseMethod(st.Method) == probe.MethodHTTPRedirect:
 		return "HTTP redirect method", u
 	}
 	return "Potential Autodiscover URL (" + methodWords(st.Method) + ")", u

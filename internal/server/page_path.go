@@ -90,12 +90,6 @@ func stepKind(m probe.Method) string {
 	return kindPOX
 }
 
-// baseOf is m without the SOAP or federation prefix.
-func baseOf(m probe.Method) probe.Method {
-	s := strings.TrimPrefix(string(m), probe.MethodSOAPPrefix)
-	return probe.Method(strings.TrimPrefix(s, probe.MethodFederationPrefix))
-}
-
 // pathKind is the discovery a successful run's path shows: the POX chain,
 // else SOAP, else v2.
 func pathKind(steps []probe.Step) string {
@@ -126,7 +120,7 @@ func viaWords(path []pathHop, i int) string {
 	if i > 0 {
 		prev = path[i-1].sentOn
 	}
-	if baseOf(path[i].Method) == probe.MethodRedirect {
+	if probe.BaseMethod(path[i].Method) == probe.MethodRedirect {
 		return cmp.Or(prev, "redirect")
 	}
 	if prev == "redirectAddr" {
