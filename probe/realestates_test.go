@@ -228,6 +228,11 @@ func TestV2JSONReturnsAnEndpointPerProtocol(t *testing.T) {
 	if _, ok := findStep(res, 0, "outlook.v2cloud.test", probe.StepParse); !ok {
 		t.Error("no parse step")
 	}
+	// The text step log shows v2's own steps beside the SOAP and
+	// federation sections.
+	if log := res.Log(); !strings.Contains(log, "Attempting Autodiscover v2 (ews) at https://outlook.v2cloud.test/") || !strings.Contains(log, "Sending an anonymous Autodiscover v2 GET to outlook.v2cloud.test") {
+		t.Errorf("the v2 steps are missing from the step log:\n%s", log)
+	}
 	var methods []string
 	for _, st := range res.Steps {
 		if st.Name == probe.StepParse {

@@ -18,6 +18,31 @@ func withSOAP(s probe.Settings, federation bool) probe.Settings {
 	return s
 }
 
+// hybridEstate builds the hybrid flow of domain for jane.
+func hybridEstate(t *testing.T, domain string) (*lab.Estate, lab.Mailbox) {
+	t.Helper()
+	e := newEstate(t)
+	mb, err := e.AddHybrid(domain, "jane", "Hybrid-pw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, mb
+}
+
+// soapOnly serves status and body from autodiscover.soap.test after a
+// Basic challenge, with settings that ask SOAP alone for ann@soap.test.
+func soapOnly(t *testing.T, status int, body string) (*lab.Estate, lab.Mailbox, probe.Settings) {
+	t.Helper()
+	e := newEstate(t)
+	if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", status, body)); err != nil {
+		t.Fatal(err)
+	}
+	mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
+	s := settingsFor(e, mb)
+	s.Methods = []probe.Method{probe.MethodSOAP}
+	return e, mb, s
+}
+
 func soapSteps(res *probe.Result) []probe.Step {
 	var out []probe.Step
 	for _, st := range res.Steps {
@@ -29,11 +54,7 @@ func soapSteps(res *probe.Result) []probe.Step {
 }
 
 func TestSOAPFollowsTheHybridRedirectsToTheCloud(t *testing.T) {
-	e := newEstate(t)
-	mb, err := e.AddHybrid("contoso.test", "jane", "pw-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, mb := hybridEstate(t, "contoso.test")
 	res := mustRun(t, mb.Address, withSOAP(settingsFor(e, mb), false))
 	s := res.SOAP
 	if !res.Success || s == nil || !s.OK {
@@ -93,11 +114,7 @@ func TestSOAPAloneStandsForTheVerdict(t *testing.T) {
 }
 
 func TestDeadSOAPServiceFailsTheProbeWhilePOXWorks(t *testing.T) {
-	e := newEstate(t)
-	mb, err := e.AddHybrid("contoso.test", "jane", "pw-3")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, mb := hybridEstate(t, "contoso.test")
 	e.HybridServer("contoso.test").SetSOAPStatus(http.StatusServiceUnavailable)
 	res := mustRun(t, mb.Address, withSOAP(settingsFor(e, mb), false))
 	if !res.ChainSuccess {
@@ -162,13 +179,7 @@ func TestBadSOAPAnswersFailWithAClassAndADetail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEstate(t)
-			if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", tt.status, tt.body)); err != nil {
-				t.Fatal(err)
-			}
-			mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
-			s := settingsFor(e, mb)
-			s.Methods = []probe.Method{probe.MethodSOAP}
+			_, mb, s := soapOnly(t, tt.status, tt.body)
 			res := mustRun(t, mb.Address, s)
 			if res.Success || res.SOAP == nil || res.SOAP.OK {
 				t.Fatalf("success %v with %s", res.Success, tt.name)
@@ -202,13 +213,7 @@ func TestSOAPRedirectsAreHeldToTheRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEstate(t)
-			if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", 200, userResponse("RedirectUrl", "Redirection URL.", tt.target, ""))); err != nil {
-				t.Fatal(err)
-			}
-			mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
-			s := settingsFor(e, mb)
-			s.Methods = []probe.Method{probe.MethodSOAP}
+			e, mb, s := soapOnly(t, 200, userResponse("RedirectUrl", "Redirection URL.", tt.target, ""))
 			res := mustRun(t, mb.Address, s)
 			var redirect *probe.Step
 			for i, st := range soapSteps(res) {
@@ -227,16 +232,11 @@ func TestSOAPRedirectsAreHeldToTheRules(t *testing.T) {
 }
 
 func TestSOAPCredentialsStayInThePairedDomains(t *testing.T) {
-	e := newEstate(t)
-	if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", 200, userResponse("RedirectUrl", "Redirection URL.", "https://autodiscover.elsewhere.test/autodiscover/autodiscover.svc", ""))); err != nil {
-		t.Fatal(err)
-	}
+	e, mb, s := soapOnly(t, 200, userResponse("RedirectUrl", "Redirection URL.", "https://autodiscover.elsewhere.test/autodiscover/autodiscover.svc", ""))
 	if err := e.HTTPS("autodiscover.elsewhere.test", soapAnswer("ann@soap.test", "pw", 200, userResponse("NoError", "", "", `<UserSetting><Name>ExternalEwsUrl</Name><Value>https://mail.elsewhere.test/EWS/Exchange.asmx</Value></UserSetting>`))); err != nil {
 		t.Fatal(err)
 	}
-	mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
-	s := settingsFor(e, mb)
-	s.Methods = []probe.Method{probe.MethodSOAP}
+	s.ConnectTo = e.ConnectTo() // the settings were made before this host started
 	res := mustRun(t, mb.Address, s)
 	for _, r := range e.RequestsTo("autodiscover.elsewhere.test") {
 		if r.Authorization != "" {
@@ -252,11 +252,7 @@ func TestSOAPCredentialsStayInThePairedDomains(t *testing.T) {
 }
 
 func TestFederationCheckReadsTheTrustAnonymously(t *testing.T) {
-	e := newEstate(t)
-	mb, err := e.AddHybrid("contoso.test", "jane", "pw-4")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, mb := hybridEstate(t, "contoso.test")
 	res := mustRun(t, mb.Address, withSOAP(settingsFor(e, mb), true))
 	f := res.Federation
 	if f == nil || !f.OK {
@@ -301,11 +297,7 @@ func TestFederationFailuresAreReported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEstate(t)
-			mb, err := e.AddHybrid("contoso.test", "jane", "pw-5")
-			if err != nil {
-				t.Fatal(err)
-			}
+			e, mb := hybridEstate(t, "contoso.test")
 			tt.break_(e.HybridServer("contoso.test"))
 			s := settingsFor(e, mb)
 			s.Federation = true
@@ -332,11 +324,7 @@ func TestFederationFailuresAreReported(t *testing.T) {
 
 func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
 	t.Run("a federation check that failed on a step is the decisive failure", func(t *testing.T) {
-		e := newEstate(t)
-		mb, err := e.AddHybrid("contoso.test", "jane", "pw-7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, mb := hybridEstate(t, "contoso.test")
 		e.HybridServer("contoso.test").SetFederation(nil)
 		s := settingsFor(e, mb)
 		s.Federation = true
@@ -352,11 +340,7 @@ func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
 			t.Errorf("failure %+v, want not_federated under federation_autodiscover_domain", res.Failure)
 		}
 	})
-	e := newEstate(t)
-	mb, err := e.AddHybrid("contoso.test", "jane", "pw-6")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, mb := hybridEstate(t, "contoso.test")
 	s := settingsFor(e, mb)
 	s.Federation = true
 	p, err := probe.NewProber(s, probe.Env{})
@@ -380,27 +364,9 @@ func TestChangedFederationTrustFailsTheExpectation(t *testing.T) {
 	}
 }
 
-func TestStepLogKeepsV2StepsBesideTheSOAPSections(t *testing.T) {
-	e := v2Estate(t)
-	s := settingsFor(e, lab.Mailbox{})
-	s.Methods = []probe.Method{probe.MethodV2JSON}
-	s.V2Hosts = []string{"outlook.v2cloud.test"}
-	res := mustRun(t, "quinn@v2.test", s)
-	log := res.Log()
-	if !strings.Contains(log, "Attempting Autodiscover v2 (ews) at https://outlook.v2cloud.test/") || !strings.Contains(log, "Sending an anonymous Autodiscover v2 GET to outlook.v2cloud.test") {
-		t.Errorf("the v2 steps are missing from the step log:\n%s", log)
-	}
-}
-
 func TestSOAPAnswerWithAByteOrderMarkIsRead(t *testing.T) {
-	e := newEstate(t)
 	body := "\uFEFF\n" + userResponse("NoError", "No error.", "", `<UserSetting><Name>ExternalEwsUrl</Name><Value>https://mail.soap.test/EWS/Exchange.asmx</Value></UserSetting>`)
-	if err := e.HTTPS("autodiscover.soap.test", soapAnswer("ann@soap.test", "pw", 200, body)); err != nil {
-		t.Fatal(err)
-	}
-	mb := lab.Mailbox{Address: "ann@soap.test", Username: "ann@soap.test", Password: "pw"}
-	s := settingsFor(e, mb)
-	s.Methods = []probe.Method{probe.MethodSOAP}
+	_, mb, s := soapOnly(t, 200, body)
 	res := mustRun(t, mb.Address, s)
 	if !res.SOAP.OK || res.SOAP.EWSURL != "https://mail.soap.test/EWS/Exchange.asmx" {
 		t.Errorf("SOAP %+v\n%s", res.SOAP, res.Log())
@@ -411,11 +377,7 @@ func TestSOAPAnswerWithAByteOrderMarkIsRead(t *testing.T) {
 }
 
 func TestFederationStepLogHeadsTheWSSecurityCall(t *testing.T) {
-	e := newEstate(t)
-	mb, err := e.AddHybrid("contoso.test", "jane", "pw-8")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, mb := hybridEstate(t, "contoso.test")
 	s := settingsFor(e, mb)
 	s.Federation = true
 	log := mustRun(t, mb.Address, s).Log()
