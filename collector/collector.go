@@ -43,6 +43,8 @@ var (
 	soapInfo            = family("soap_info", "Where SOAP Autodiscover ended: the autodiscover.svc URL that answered and the EWS URL it returned.", "endpoint", "ews_url")
 	federationSuccess   = family("federation_success", "Whether the anonymous GetFederationInformation for the mailbox's domain answered with federation information and the WSSecurity endpoint Exchange Online calls answered as Exchange does (federation: true).")
 	federationInfo      = family("federation_info", "The ApplicationUri GetFederationInformation returned and the first token issuer it named.", "application_uri", "token_issuer")
+	scpRecords          = family("scp_records", "How many Autodiscover SCP URL objects the SCP lookup (method scp) found in Active Directory, over the directories asked; absent without the lookup.")
+	scpURLSuccess       = family("scp_url_success", "Whether the Autodiscover URL an SCP names answered with settings or a redirect (1) or failed (0) when the chain tried it; absent when the chain did not get to it.", "host")
 	resultAge           = family("probe_result_age_seconds", "Age of the result served: 0 for a fresh chain, more when min_interval served the last one.")
 )
 
@@ -74,7 +76,7 @@ func New(res *probe.Result, opts Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{probeSuccess, probeDuration, probeTimeout, redirectHops, stepSuccess, stepDuration, certNotAfter, chainNotAfter, responseErrorCode, mobileSyncStatus, resultInfo, protocolInfo,
 		v2Success, v2Info, addressStepSuccess, addressStepDuration, addressCertNotAfter, expectationSuccess, authBackoff, resultAge, failureInfo,
-		endpointSuccess, endpointDuration, soapSuccess, soapInfo, federationSuccess, federationInfo} {
+		endpointSuccess, endpointDuration, soapSuccess, soapInfo, federationSuccess, federationInfo, scpRecords, scpURLSuccess} {
 		ch <- d
 	}
 }
@@ -161,6 +163,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(soapInfo, prometheus.GaugeValue, 1, SanitizeURL(s.URL), SanitizeURL(s.EWSURL))
 		}
 	}
+	if s := r.SCP; s != nil {
+		ch <- prometheus.MustNewConstMetric(scpRecords, prometheus.GaugeValue, float64(s.Records))
+		seen := map[string]bool{}
+		for _, u := range s.URLs {
+			// One series per host: two SCPs naming one host are one
+			// server, and the worst of them is its verdict.
+			if !u.Tried || seen[u.Host] || len(seen) == maxSCPHostSeries {
+				continue
+			}
+			seen[u.Host] = true
+			ch <- prometheus.MustNewConstMetric(scpURLSuccess, prometheus.GaugeValue, boolValue(scpHostOK(s.URLs, u.Host)), HostLabel(u.Host))
+		}
+	}
 	if f := r.Federation; f != nil {
 		ch <- prometheus.MustNewConstMetric(federationSuccess, prometheus.GaugeValue, boolValue(f.OK))
 		if f.ApplicationURI != "" {
@@ -225,4 +240,18 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// maxSCPHostSeries bounds the scp_url_success series of one probe; the
+// lookup itself caps the SCPs it reads.
+const maxSCPHostSeries = 32
+
+// scpHostOK is whether every SCP URL on host that the chain tried passed.
+func scpHostOK(urls []probe.SCPURL, host string) bool {
+	for _, u := range urls {
+		if u.Host == host && u.Tried && !u.OK {
+			return false
+		}
+	}
+	return true
 }

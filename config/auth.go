@@ -19,6 +19,8 @@ import (
 var (
 	passwordFields = []string{"username", "password", "password_file"}
 	oauth2Fields   = []string{"grant", "tenant_id", "client_id", "client_secret", "client_secret_file", "scope", "token_url", "device_authorization_url", "refresh_token_file"}
+	// Of kerberos's, those no other type has.
+	kerberosFields = []string{"realm", "kdc", "spn", "keytab_file"}
 	// Of oauth2Fields, those that belong to one grant only.
 	clientSecretFields = []string{"client_secret", "client_secret_file"}
 	refreshTokenFields = []string{"device_authorization_url", "refresh_token_file"}
@@ -29,7 +31,7 @@ const passwordTypes = string(probe.AuthBasic) + " or " + string(probe.AuthNTLM)
 // auth reads the auth block into m; the secrets it names are read now,
 // so that building the module's prober does no I/O.
 func (p *parser) auth(m *Module, n *yaml.Node, path string) {
-	fs, ok := p.object(n, path, slices.Concat([]string{"type"}, passwordFields, oauth2Fields)...)
+	fs, ok := p.object(n, path, slices.Concat([]string{"type"}, passwordFields, oauth2Fields, kerberosFields)...)
 	if !ok {
 		return
 	}
@@ -40,10 +42,13 @@ func (p *parser) auth(m *Module, n *yaml.Node, path string) {
 			return
 		}
 		if !slices.Contains(probe.AuthTypes, probe.AuthType(s)) {
-			p.addf(e.value, f, "unknown auth type %q (valid: %s, %s, %s, %s)", s, probe.AuthNone, probe.AuthBasic, probe.AuthNTLM, probe.AuthOAuth2)
+			p.addf(e.value, f, "unknown auth type %q (valid: %s, %s, %s, %s, %s)", s, probe.AuthNone, probe.AuthBasic, probe.AuthNTLM, probe.AuthOAuth2, probe.AuthKerberos)
 			return
 		}
 		m.Auth.Type = probe.AuthType(s)
+	}
+	if m.Auth.Type != probe.AuthKerberos {
+		p.misplaced(fs, path, kerberosFields, "type: "+string(probe.AuthKerberos))
 	}
 	switch m.Auth.Type {
 	case probe.AuthNone:
@@ -52,6 +57,9 @@ func (p *parser) auth(m *Module, n *yaml.Node, path string) {
 	case probe.AuthBasic, probe.AuthNTLM:
 		p.misplaced(fs, path, oauth2Fields, "type: "+string(probe.AuthOAuth2))
 		p.passwordAuth(m, n, fs, path)
+	case probe.AuthKerberos:
+		p.misplaced(fs, path, oauth2Fields, "type: "+string(probe.AuthOAuth2))
+		p.kerberosAuth(m, n, fs, path)
 	default: // probe.AuthOAuth2
 		p.oauth2Auth(m, n, fs, path)
 	}

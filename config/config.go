@@ -67,6 +67,8 @@ type Module struct {
 	// Federation runs the anonymous GetFederationInformation for the
 	// mailbox's domain and checks the WSSecurity endpoint.
 	Federation bool `yaml:"federation,omitempty"`
+	// LDAP is set exactly when Methods includes scp.
+	LDAP *LDAP `yaml:"ldap,omitempty"`
 
 	// Read at load so that building a prober does no I/O, and kept out of
 	// the exported fields so that they cannot reach Redacted output. The
@@ -81,6 +83,8 @@ type Module struct {
 type moduleSecrets struct {
 	password     string
 	clientSecret string
+	ldapPassword string
+	keytab       []byte
 }
 
 // V2 configures Autodiscover v2 (method v2_json).
@@ -142,6 +146,32 @@ type Auth struct {
 	// token file, which the login command writes and every redemption
 	// rewrites.
 	RefreshTokenFile string `yaml:"refresh_token_file,omitempty"`
+
+	// Realm, KDCs, SPN and KeytabFile are for type kerberos, with
+	// Username and either a password or a keytab. Realm is upper-case;
+	// KDCs are host:port (port 88 when left out); SPN is the service
+	// principal template, probe.DefaultKerberosSPN when left out.
+	Realm      string   `yaml:"realm,omitempty"`
+	KDCs       []string `yaml:"kdc,omitempty"`
+	SPN        string   `yaml:"spn,omitempty"`
+	KeytabFile string   `yaml:"keytab_file,omitempty"`
+}
+
+// LDAP is the directory method scp reads the Autodiscover SCPs from.
+type LDAP struct {
+	// URL is ldaps://host[:port] or ldap://host[:port] (StartTLS).
+	URL string `yaml:"url"`
+	// BindDN is a distinguished name or a user principal name; empty
+	// reads anonymously.
+	BindDN string `yaml:"bind_dn,omitempty"`
+	// Password is only the inline password, like Auth's.
+	Password     Secret `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	// BaseDN is the configuration naming context; empty reads it from the
+	// rootDSE.
+	BaseDN string `yaml:"base_dn,omitempty"`
+	// Site is the Active Directory site the exporter speaks for.
+	Site string `yaml:"site,omitempty"`
 }
 
 // Mailbox is one configured probe target.
@@ -254,6 +284,9 @@ func (m *Module) Settings() probe.Settings {
 		EndpointsScope:        m.EndpointsScope,
 		Federation:            m.Federation,
 	}
+	if m.LDAP != nil {
+		s.LDAP = probe.LDAPSettings{URL: m.LDAP.URL, BindDN: m.LDAP.BindDN, Password: m.secrets.get().ldapPassword, BaseDN: m.LDAP.BaseDN, Site: m.LDAP.Site}
+	}
 	if m.V2 != nil {
 		s.V2Hosts = slices.Clone(m.V2.Hosts)
 		s.V2Protocols = slices.Clone(m.V2.Protocols)
@@ -262,6 +295,13 @@ func (m *Module) Settings() probe.Settings {
 	case probe.AuthBasic, probe.AuthNTLM:
 		s.Auth.Username = m.Auth.Username
 		s.Auth.Password = m.secrets.get().password
+	case probe.AuthKerberos:
+		s.Auth.Username = m.Auth.Username
+		s.Auth.Password = m.secrets.get().password
+		s.Auth.Keytab = m.secrets.get().keytab
+		s.Auth.Realm = m.Auth.Realm
+		s.Auth.KDCs = slices.Clone(m.Auth.KDCs)
+		s.Auth.SPN = m.Auth.SPN
 	case probe.AuthOAuth2:
 		a := m.Auth
 		s.Auth.Grant = a.Grant

@@ -373,7 +373,7 @@ var badConfigs = map[string][]string{
 	"allowed_ports_bad.yml":            {`allowed_ports_bad.yml:3: modules.m.allowed_ports[1]: 443 is always allowed; list only the other ports`, `allowed_ports_bad.yml:3: modules.m.allowed_ports[2]: duplicate port 8443`, `allowed_ports_bad.yml:3: modules.m.allowed_ports[3]: must be between 1 and 65535, not 70000`},
 	"budget_out_of_range.yml":          {`budget_out_of_range.yml:3: modules.m.max_connection_attempts: must be between 1 and 1024, not 0`, `budget_out_of_range.yml:4: modules.m.max_dns_queries: must be between 1 and 1024, not 5000`},
 	"min_interval_negative.yml":        {`min_interval_negative.yml:7: mailboxes[0].min_interval: `},
-	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "kerberos" (valid: none, basic, ntlm, oauth2)`},
+	"bad_auth_type.yml":                {`bad_auth_type.yml:4: modules.hq.auth.type: unknown auth type "digest" (valid: none, basic, ntlm, oauth2, kerberos)`},
 	"bad_dns_server.yml":               {`bad_dns_server.yml:4: modules.hq.dns.server: port "dns" is not a number`},
 	"bad_duration.yml":                 {`bad_duration.yml:3: modules.hq.timeout: invalid duration "30"`},
 	"bad_ip_version.yml":               {`bad_ip_version.yml:4: modules.hq.dns.ip_version: unknown ip_version "ipv4" (valid: any, ip4, ip6)`},
@@ -512,6 +512,19 @@ var badConfigs = map[string][]string{
 	"federation_not_boolean.yml":               {`federation_not_boolean.yml:3: modules.hq.federation: must be true or false, not "sometimes"`},
 	"expect_federation_uri_blank.yml":          {`expect_federation_uri_blank.yml:8: mailboxes[0].expect.federation_application_uri: "FYDIBOHF25SPDLT contoso" holds white space or a control character`},
 	"unknown_field_expect.yml":                 {`unknown_field_expect.yml:8: mailboxes[0].expect.endpoint: unknown field (valid fields: endpoint_host,`},
+
+	// method scp, ldap and kerberos
+	"scp_without_ldap.yml":             {`scp_without_ldap.yml:3: modules.hq.methods: method scp needs an ldap block`},
+	"ldap_without_scp.yml":             {`ldap_without_scp.yml:3: modules.hq.ldap: ldap settings given but methods does not include scp`},
+	"ldap_bad_url.yml":                 {`ldap_bad_url.yml:5: modules.hq.ldap.url: "https://dc1.corp.contoso.test": use ldaps://host or ldap://host (StartTLS)`},
+	"ldap_url_with_dn.yml":             {`ldap_url_with_dn.yml:5: modules.hq.ldap.url: "ldaps://dc1.corp.contoso.test/CN=Configuration,DC=corp": give scheme, host and port only`},
+	"ldap_bind_without_password.yml":   {`ldap_bind_without_password.yml:5: modules.hq.ldap.password: bind_dn needs a non-empty password or password_file`},
+	"kerberos_without_realm.yml":       {`kerberos_without_realm.yml:4: modules.hq.auth.realm: required with type: kerberos`},
+	"kerberos_password_and_keytab.yml": {`kerberos_password_and_keytab.yml:8: modules.hq.auth.keytab_file: set either a password (password or password_file) or keytab_file, not both`},
+	"kerberos_username_with_realm.yml": {`kerberos_username_with_realm.yml:5: modules.hq.auth.username: "svc-monitor@CORP.CONTOSO.TEST": give the user name alone`},
+	"realm_without_kerberos.yml":       {`realm_without_kerberos.yml:7: modules.hq.auth.realm: only valid with type: kerberos`},
+	"kerberos_bad_spn.yml":             {`kerberos_bad_spn.yml:8: modules.hq.auth.spn: "mail.contoso.test" is not a service principal name`},
+	"expect_scp_hosts_without_scp.yml": {`expect_scp_hosts_without_scp.yml:8: mailboxes[0].expect.scp_hosts: module "hq" does not run the SCP lookup`},
 }
 
 func TestBadConfigsAreRejectedWithPositionAndField(t *testing.T) {
@@ -1278,6 +1291,50 @@ mailboxes:
 	}
 	if cfg.Modules["plain"].Settings().Federation {
 		t.Error("the federation check is on by default")
+	}
+}
+
+func TestSCPAndKerberosReachTheProbeSettings(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ldap.pw"), []byte(filePassword+"\n"))
+	writeFile(t, filepath.Join(dir, "svc.keytab"), []byte{0x05, 0x02, 0, 0, 0, 0})
+	cfg, err := Parse([]byte(`modules:
+  inside:
+    methods: [scp, autodiscover_domain]
+    ldap:
+      url: LDAPS://DC1.Corp.Contoso.test:3269
+      bind_dn: svc-monitor@corp.contoso.test
+      password_file: ldap.pw
+      site: Default-First-Site-Name
+    auth: {type: kerberos, username: svc-monitor, realm: corp.contoso.test, keytab_file: svc.keytab, kdc: [dc1.corp.contoso.test, "127.0.0.1:8800"]}
+mailboxes:
+  - {name: a, address: a@contoso.test, module: inside, expect: {scp_hosts: [Mail.Contoso.test]}}
+`), "c.yml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Modules["inside"].Settings()
+	wantLDAP := probe.LDAPSettings{URL: "ldaps://dc1.corp.contoso.test:3269", BindDN: "svc-monitor@corp.contoso.test", Password: filePassword, Site: "Default-First-Site-Name"}
+	if s.LDAP != wantLDAP {
+		t.Errorf("ldap settings are %#v, want %#v", s.LDAP, wantLDAP)
+	}
+	a := s.Auth
+	if a.Type != probe.AuthKerberos || a.Realm != "CORP.CONTOSO.TEST" || a.Username != "svc-monitor" || len(a.Keytab) != 6 || a.Password != "" ||
+		!reflect.DeepEqual(a.KDCs, []string{"dc1.corp.contoso.test:88", "127.0.0.1:8800"}) {
+		t.Errorf("kerberos settings are %+v (keytab %d bytes)", a, len(a.Keytab))
+	}
+	if got := cfg.Mailboxes[0].Expect.SCPHosts; !reflect.DeepEqual(got, []string{"mail.contoso.test"}) {
+		t.Errorf("expect.scp_hosts is %v, want it canonical", got)
+	}
+	if out := fmt.Sprintf("%v %+v %#v", s.LDAP, s.LDAP, s.LDAP); strings.Contains(out, filePassword) {
+		t.Errorf("the ldap password shows in %s", out)
+	}
+	red, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(red), filePassword) {
+		t.Error("the ldap password reached the redacted configuration")
 	}
 }
 

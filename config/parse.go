@@ -88,7 +88,7 @@ func (p *parser) modules(cfg *Config, n *yaml.Node) {
 var moduleFields = []string{"timeout", "step_timeout", "methods", "v2", "schema", "max_redirects",
 	"check_all_addresses", "dns", "tls", "auth", "allowed_domains", "connect_to", "max_body_bytes",
 	"max_connection_attempts", "max_dns_queries", "allowed_ports", "mapi_http", "user_agent", "continue_after_error",
-	"endpoints", "endpoints_scope", "federation"}
+	"endpoints", "endpoints_scope", "federation", "ldap"}
 
 // defaultModule is a module that sets nothing: every field holds the
 // probe's default.
@@ -139,6 +139,7 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	if e, ok := fs["auth"]; ok {
 		p.auth(m, e.value, child(path, "auth"))
 	}
+	p.scp(m, fs, path)
 	if e, ok := fs["allowed_domains"]; ok {
 		m.AllowedDomains = p.allowedDomains(e.value, child(path, "allowed_domains"))
 	}
@@ -150,6 +151,20 @@ func (p *parser) module(n *yaml.Node, path string) *Module {
 	}
 	p.endpoints(m, fs, path)
 	return m
+}
+
+// scp reads the ldap block, which method scp needs and nothing else uses.
+func (p *parser) scp(m *Module, fs map[string]entry, path string) {
+	e, given := fs["ldap"]
+	listed := slices.Contains(m.Methods, probe.MethodSCP)
+	switch {
+	case given && !listed:
+		p.addf(e.key, child(path, "ldap"), "ldap settings given but methods does not include %s", probe.MethodSCP)
+	case given:
+		p.ldap(m, e.value, child(path, "ldap"))
+	case listed:
+		p.addf(fs["methods"].value, child(path, "methods"), "method %s needs an ldap block (url, and bind_dn with password_file for Active Directory)", probe.MethodSCP)
+	}
 }
 
 // endpoints reads the endpoint kinds to check and their scope, which
@@ -619,6 +634,9 @@ func (p *parser) mailboxes(cfg *Config, n *yaml.Node) {
 			if m := cfg.Modules[mb.Module]; mb.Expect != nil && mb.Expect.Endpoints && m != nil && len(m.Endpoints) == 0 {
 				p.addf(keyNode(e.value, probe.ExpectEndpoints), child(child(path, "expect"), probe.ExpectEndpoints), "module %q lists no endpoints to check", mb.Module)
 			}
+			if m := cfg.Modules[mb.Module]; mb.Expect != nil && len(mb.Expect.SCPHosts) > 0 && m != nil && m.LDAP == nil {
+				p.addf(keyNode(e.value, probe.ExpectSCPHosts), child(child(path, "expect"), probe.ExpectSCPHosts), "module %q does not run the SCP lookup (add %s to its methods)", mb.Module, probe.MethodSCP)
+			}
 			if m := cfg.Modules[mb.Module]; mb.Expect != nil && mb.Expect.FederationApplicationURI != "" && m != nil && !m.Federation {
 				p.addf(keyNode(e.value, probe.ExpectFederationAppURI), child(child(path, "expect"), probe.ExpectFederationAppURI), "module %q does not run the federation check (set federation: true)", mb.Module)
 			}
@@ -667,6 +685,9 @@ func (p *parser) expect(n *yaml.Node, path string) *probe.Expectations {
 		x.Endpoints, _ = p.boolean(e.value, child(path, probe.ExpectEndpoints))
 	}
 	x.FederationApplicationURI, _ = p.canonField(fs, path, probe.ExpectFederationAppURI, canonicalApplicationURI)
+	if e, ok := fs[probe.ExpectSCPHosts]; ok {
+		x.SCPHosts = p.nameList(e.value, child(path, probe.ExpectSCPHosts), "host", "to check none", canonicalHostName)
+	}
 	if e, ok := fs[probe.ExpectCertMinDays]; ok {
 		if v, ok := p.intBetween(e.value, child(path, probe.ExpectCertMinDays), 1, probe.MaxCertMinDays); ok {
 			x.CertMinDays = v

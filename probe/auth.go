@@ -26,9 +26,10 @@ type Authenticator interface {
 	// Choose picks the challenge this authenticator will answer, or false
 	// when it supports none of the offered schemes.
 	Choose(offered []Challenge) (Challenge, bool)
-	// NewExchange starts one authentication exchange for one request. An
-	// exchange may need several round trips (NTLM) on one connection.
-	NewExchange() Exchange
+	// NewExchange starts one authentication exchange for one request to
+	// host. An exchange may need several round trips (NTLM) on one
+	// connection; Kerberos asks a ticket for the host's service principal.
+	NewExchange(host string) Exchange
 	// Identity names who authenticates (user name, client id) for the log.
 	Identity() string
 }
@@ -44,6 +45,16 @@ type Exchange interface {
 // ErrRejected is returned by an Exchange when the server answered the
 // credentials with a fresh challenge: the credentials were refused.
 var ErrRejected = errors.New("credentials rejected by the server")
+
+// credentialError is an Exchange's failure with its class: a KDC that
+// cannot be reached, a refused password. refused starts the back-off.
+type credentialError struct {
+	class   ErrorClass
+	detail  string
+	refused bool
+}
+
+func (e *credentialError) Error() string { return e.detail }
 
 // Basic is HTTP Basic authentication (RFC 7617).
 type Basic struct {
@@ -62,7 +73,7 @@ func (b *Basic) Choose(offered []Challenge) (Challenge, bool) {
 }
 
 // NewExchange implements Authenticator.
-func (b *Basic) NewExchange() Exchange { return &basicExchange{b: b} }
+func (b *Basic) NewExchange(string) Exchange { return &basicExchange{b: b} }
 
 // Identity implements Authenticator.
 func (b *Basic) Identity() string { return b.Username }
@@ -246,11 +257,16 @@ func (r *run) exchangeCredentials(ctx context.Context, rec *recorder, t target, 
 		}
 		return fail(failf(class, format, args...))
 	}
-	ex := auth.NewExchange()
+	ex := auth.NewExchange(t.host)
 	for round := 0; round < 4; round++ {
 		hdr, err := ex.Respond(ctx, ch)
 		var re *refusal
+		var ce *credentialError
 		switch {
+		case errors.As(err, &ce) && ce.refused:
+			return refused(ce.class, "%s", ce.detail)
+		case errors.As(err, &ce):
+			return fail(failf(ce.class, "%s", ce.detail))
 		case errors.As(err, &re):
 			return refused(ClassAuthError, "%s: %v", ch.Scheme, err)
 		case errors.Is(err, ErrRejected):

@@ -104,6 +104,20 @@ const (
 	ClassSOAPError      ErrorClass = "soap_error"      // any other ErrorCode (InvalidDomain, InternalServerError, …)
 )
 
+// The directory (method scp) and Kerberos.
+const (
+	ClassLDAPError        ErrorClass = "ldap_error"        // the directory answered an LDAP operation with an error, or broke the protocol
+	ClassLDAPBindFailed   ErrorClass = "ldap_bind_failed"  // the directory refused the bind (invalidCredentials)
+	ClassNoSCP            ErrorClass = "no_scp"            // the directory holds no Autodiscover SCP the probe may use
+	ClassBadSCP           ErrorClass = "bad_scp"           // an SCP's serviceBindingInformation is no usable URL
+	ClassTooManyRecords   ErrorClass = "too_many_records"  // the directory returned more SCPs than the probe reads
+	ClassKDCUnreachable   ErrorClass = "kdc_unreachable"   // no KDC of the realm answered
+	ClassPrincipalUnknown ErrorClass = "principal_unknown" // the KDC knows no such user, or no such service principal (SPN)
+	ClassPreauthFailed    ErrorClass = "preauth_failed"    // the KDC refused the password or key: a wrong password
+	ClassClockSkew        ErrorClass = "clock_skew"        // the KDC and the exporter disagree on the time by more than the realm allows
+	ClassNotKerberos      ErrorClass = "not_kerberos"      // the server answered the Kerberos token with something else (an NTLM challenge)
+)
+
 // Verdicts without a step.
 const (
 	ClassExpectationNotMet ErrorClass = "expectation_not_met" // every step passed, an expectation did not
@@ -120,6 +134,7 @@ var ErrorClasses = []ErrorClass{
 	ClassBadRedirect, ClassLoop, ClassTooManyRedirects, ClassBadAddress,
 	ClassBadURL, ClassEndpointError, ClassNotProtocol,
 	ClassSOAPFault, ClassInvalidUser, ClassInvalidRequest, ClassServerBusy, ClassNotFederated, ClassSOAPError,
+	ClassLDAPError, ClassLDAPBindFailed, ClassNoSCP, ClassBadSCP, ClassTooManyRecords, ClassKDCUnreachable, ClassPrincipalUnknown, ClassPreauthFailed, ClassClockSkew, ClassNotKerberos,
 	ClassExpectationNotMet,
 }
 

@@ -84,6 +84,9 @@ func (r *run) checkExpectations() []string {
 			add(ExpectFederationAppURI, strings.EqualFold(f.ApplicationURI, e.FederationApplicationURI), "GetFederationInformation returned ApplicationUri %s, expected %s", f.ApplicationURI, e.FederationApplicationURI)
 		}
 	}
+	if len(e.SCPHosts) > 0 {
+		r.expectSCPHosts(e.SCPHosts, add)
+	}
 	var failed []string
 	for _, x := range res.Expectations {
 		if !x.OK {
@@ -150,4 +153,39 @@ func (r *run) earliestCertificate() (string, float64) {
 		return "", math.Inf(-1)
 	}
 	return host, earliest.Sub(r.p.now()).Hours() / 24
+}
+
+// expectSCPHosts compares the hosts the SCPs name with the expected ones
+// both ways: a host nobody expects is a stale SCP (a decommissioned
+// server's, after a migration); an expected one missing is a lost SCP.
+func (r *run) expectSCPHosts(want []string, add func(name string, ok bool, format string, args ...any)) {
+	s := r.res.SCP
+	if s == nil || (!s.OK && s.Records == 0) {
+		add(ExpectSCPHosts, false, "the SCP lookup found no SCP URL, expected SCPs naming %s", strings.Join(want, ", "))
+		return
+	}
+	var got, stale, missing []string
+	for _, u := range s.URLs {
+		if !slices.Contains(got, u.Host) {
+			got = append(got, u.Host)
+		}
+	}
+	for _, h := range got {
+		if !slices.ContainsFunc(want, func(w string) bool { return strings.EqualFold(w, h) }) {
+			stale = append(stale, h)
+		}
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(h string) bool { return strings.EqualFold(w, h) }) {
+			missing = append(missing, w)
+		}
+	}
+	detail := fmt.Sprintf("the SCPs name %s, expected %s", orNothing(strings.Join(got, ", ")), strings.Join(want, ", "))
+	if len(stale) > 0 {
+		detail += "; not expected (stale?): " + strings.Join(stale, ", ")
+	}
+	if len(missing) > 0 {
+		detail += "; missing: " + strings.Join(missing, ", ")
+	}
+	add(ExpectSCPHosts, len(stale) == 0 && len(missing) == 0, "%s", detail)
 }

@@ -97,7 +97,7 @@ func candidateWeight(m Method) int {
 	switch BaseMethod(m) {
 	case MethodAutodiscoverDomain:
 		return 3
-	case MethodSRV, MethodRedirect, MethodV2Endpoint:
+	case MethodSRV, MethodRedirect, MethodV2Endpoint, MethodSCP:
 		return 2
 	case MethodRootDomain:
 		return 1
@@ -209,6 +209,8 @@ func methodWords(m Method) string {
 		return "redirect"
 	case MethodV2Endpoint:
 		return "URL from Autodiscover v2"
+	case MethodSCP:
+		return "SCP lookup"
 	}
 	if isV2Step(Step{Method: m}) {
 		return "Autodiscover v2"

@@ -510,7 +510,7 @@ func FuzzNTLMChallenge(f *testing.F) {
 		// stumble on valid base64 first.
 		for _, tok := range []string{token, base64.StdEncoding.EncodeToString([]byte(token))} {
 			n := &NTLM{Username: `CONTOSO\nina`, Password: fuzzNTLMPassword, Workstation: "PROBE01"}
-			ex := n.NewExchange()
+			ex := n.NewExchange("mail.example.test")
 			first, err := ex.Respond(ctx, Challenge{Scheme: "NTLM"})
 			if err != nil || !strings.HasPrefix(first, "NTLM ") {
 				t.Fatalf("first leg: %q, %v", first, err)

@@ -109,6 +109,8 @@ func candidateHeading(s Step) string {
 		return "Testing the WSSecurity endpoint " + s.URL + " that Exchange Online calls with its federation token."
 	case s.Name == StepSRVLookup:
 		return "Attempting to contact the Autodiscover service using the DNS SRV redirect method."
+	case s.Method == MethodSCP && isDirectoryURL(s.URL):
+		return "Attempting to retrieve the Autodiscover SCP objects from Active Directory at " + s.URL + "."
 	case BaseMethod(s.Method) == MethodHTTPRedirect:
 		return "Attempting to contact the Autodiscover service using the HTTP redirect method (" + s.URL + ")."
 	}
@@ -118,6 +120,7 @@ func candidateHeading(s Step) string {
 		MethodSRV:                "an SRV record",
 		MethodRedirect:           "a redirect",
 		MethodV2Endpoint:         "Autodiscover v2's AutodiscoverV1 answer",
+		MethodSCP:                "an SCP object in Active Directory",
 	}[BaseMethod(s.Method)]
 	return fmt.Sprintf("Attempting to test potential Autodiscover URL %s (from %s).", s.URL, via)
 }
@@ -164,6 +167,12 @@ func stepPhrase(s Step) string {
 		return fmt.Sprintf("Testing the WSSecurity endpoint %s that Exchange Online calls", s.URL)
 	case StepRedirect:
 		return "Checking the redirect"
+	case StepLDAPBind:
+		return fmt.Sprintf("Binding to the directory %s", s.Host)
+	case StepSCPLookup:
+		return "Searching the configuration partition for Autodiscover SCP objects"
+	case StepSCPRecord:
+		return "Reading an SCP object's serviceBindingInformation"
 	case StepEndpointURL:
 		return fmt.Sprintf("Checking the endpoint URL %s", s.URL)
 	case StepAuthMethods:

@@ -46,7 +46,7 @@ func (n *NTLM) Choose(offered []Challenge) (Challenge, bool) {
 }
 
 // NewExchange implements Authenticator.
-func (n *NTLM) NewExchange() Exchange { return &ntlmExchange{n: n} }
+func (n *NTLM) NewExchange(string) Exchange { return &ntlmExchange{n: n} }
 
 // Identity implements Authenticator.
 func (n *NTLM) Identity() string { return n.Username }

@@ -265,7 +265,7 @@ func TestNTLMExchangeLegs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ex := n.NewExchange()
+			ex := n.NewExchange("mail.example.test")
 			var hdr string
 			var err error
 			for _, ch := range tc.legs {

@@ -107,7 +107,7 @@ func (o *OAuth2) Choose(offered []Challenge) (Challenge, bool) {
 }
 
 // NewExchange implements Authenticator.
-func (o *OAuth2) NewExchange() Exchange { return &bearerExchange{o: o} }
+func (o *OAuth2) NewExchange(string) Exchange { return &bearerExchange{o: o} }
 
 // Identity implements Authenticator.
 func (o *OAuth2) Identity() string {

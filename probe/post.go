@@ -338,6 +338,8 @@ func candidateWords(m Method) string {
 		return "a redirect"
 	case MethodV2Endpoint:
 		return "the URL Autodiscover v2 returned"
+	case MethodSCP:
+		return "an SCP object"
 	}
 	return string(m)
 }

@@ -68,6 +68,8 @@ type run struct {
 	// tlsHosts lists every TLS host the run resolved, in order, with the
 	// addresses DNS gave, for the per-address checks.
 	tlsHosts []tlsHost
+	// scpURLs are the URLs the SCP lookup found, asked once per run.
+	scpURLs []*url.URL
 	// errorReason is the first Autodiscover Error a candidate answered,
 	// when ContinueAfterError went on past it.
 	errorReason string
@@ -104,7 +106,7 @@ func (r *run) execute(ctx context.Context) {
 	methods := r.p.s.methods()
 	v2 := slices.Contains(methods, MethodV2JSON)
 	soap := slices.Contains(methods, MethodSOAP)
-	pox := slices.ContainsFunc(methods, func(m Method) bool { return slices.Contains(DefaultMethods, m) })
+	pox := slices.ContainsFunc(methods, func(m Method) bool { return slices.Contains(poxMethods, m) })
 	if v2 && methods[0] == MethodV2JSON {
 		r.runV2(ctx)
 	}
@@ -119,6 +121,7 @@ func (r *run) execute(ctx context.Context) {
 		r.runV2(ctx)
 	}
 	r.res.RedirectHops = r.hop
+	r.judgeSCPURLs()
 	if soap {
 		r.runSOAP(ctx)
 	}
@@ -221,6 +224,8 @@ func (r *run) tryMethods(ctx context.Context, domain string) outcome {
 		}
 		var out outcome
 		switch m {
+		case MethodSCP:
+			out = r.trySCP(ctx, domain)
 		case MethodRootDomain:
 			out = r.tryURL(ctx, r.fl.method(m), r.candidateURL(domain))
 		case MethodAutodiscoverDomain:

@@ -59,6 +59,7 @@ func NewProber(s Settings, env Env) (*Prober, error) {
 	s.V2Hosts = slices.Clone(s.V2Hosts)
 	s.V2Protocols = slices.Clone(s.V2Protocols)
 	s.Auth.Scopes = slices.Clone(s.Auth.Scopes)
+	s.Auth.KDCs = slices.Clone(s.Auth.KDCs)
 	if s.Auth.Grant == "" {
 		s.Auth.Grant = GrantClientCredentials
 	}
@@ -96,6 +97,8 @@ func credentialKey(a AuthSettings) string {
 	switch a.Type {
 	case AuthBasic, AuthNTLM:
 		return string(a.Type) + ":" + strings.ToLower(a.Username)
+	case AuthKerberos:
+		return string(a.Type) + ":" + strings.ToLower(a.Username) + "@" + strings.ToUpper(a.Realm)
 	case AuthOAuth2:
 		switch a.Grant {
 		case GrantPassword:
@@ -120,6 +123,15 @@ func (p *Prober) newAuthenticator() (Authenticator, error) {
 		return &Basic{Username: a.Username, Password: a.Password}, nil
 	case AuthNTLM:
 		return &NTLM{Username: a.Username, Password: a.Password, Workstation: a.Workstation}, nil
+	case AuthKerberos:
+		return newKerberos(kerberosConfig{
+			Username: a.Username,
+			Realm:    a.Realm,
+			Password: a.Password,
+			SPN:      a.SPN,
+			Keytab:   a.Keytab,
+			KDCs:     p.kdcResolver(a.KDCs, a.Realm),
+		})
 	case AuthOAuth2:
 		return newOAuth2(oauth2Config{
 			Grant:            a.Grant,

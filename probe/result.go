@@ -59,6 +59,8 @@ type Result struct {
 	// Federation is the federation check's, with Settings.Federation; nil
 	// without it.
 	Federation *FederationResult
+	// SCP is what the SCP lookup found, with method scp; nil without it.
+	SCP *SCPResult
 }
 
 // SOAPResult is what SOAP Autodiscover (GetUserSettings on

@@ -30,6 +30,10 @@ const (
 	// autodiscover.svc) over the same candidates as POX. Its steps are
 	// recorded as MethodSOAPPrefix+candidate, e.g. "soap_root_domain".
 	MethodSOAP Method = "soap"
+	// MethodSCP asks Active Directory for the Autodiscover service
+	// connection points (Settings.LDAP) and POSTs to the URLs they name,
+	// as domain-joined Outlook does before any DNS method.
+	MethodSCP Method = "scp"
 )
 
 // MethodV2Prefix starts the method of every v2 step ("v2_ews", …).
@@ -44,13 +48,17 @@ const (
 	MethodFederationPrefix = "federation_"
 )
 
-// DefaultMethods is the candidate order Outlook and the EWS Managed API use.
+// DefaultMethods is the candidate order Outlook and the EWS Managed API use
+// outside the domain.
 var DefaultMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV}
 
+// poxMethods are the methods of the POX chain: the default ones and scp.
+var poxMethods = []Method{MethodSCP, MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV}
+
 // SelectableMethods are the values a module may list: the default POX
-// methods and the opt-in v2_json and soap. MethodRedirect names URLs
+// methods and the opt-in scp, v2_json and soap. MethodRedirect names URLs
 // reached through redirects and is never selected.
-var SelectableMethods = []Method{MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV, MethodV2JSON, MethodSOAP}
+var SelectableMethods = []Method{MethodSCP, MethodRootDomain, MethodAutodiscoverDomain, MethodHTTPRedirect, MethodSRV, MethodV2JSON, MethodSOAP}
 
 // StepName names one check inside a candidate. Fixed vocabulary, used as a
 // metric label value.
@@ -80,6 +88,12 @@ const (
 	// StepWSSecurity is the federation check's unauthenticated call to
 	// autodiscover.svc/WSSecurity, the endpoint Exchange Online calls.
 	StepWSSecurity StepName = "wssecurity"
+
+	// The SCP lookup's steps (method scp): the directory's connection
+	// steps are the ones above (tls_handshake after StartTLS on ldap://).
+	StepLDAPBind  StepName = "ldap_bind"  // the simple bind of the module's ldap account (anonymous when it has none)
+	StepSCPLookup StepName = "scp_lookup" // the rootDSE read and the search for Autodiscover SCP objects
+	StepSCPRecord StepName = "scp_record" // an SCP object whose serviceBindingInformation is no usable URL (recorded when it is not)
 )
 
 // Schema selects the POX request flavour.
@@ -107,10 +121,13 @@ const (
 	AuthBasic  AuthType = "basic"
 	AuthNTLM   AuthType = "ntlm"
 	AuthOAuth2 AuthType = "oauth2"
+	// AuthKerberos answers Negotiate challenges with a Kerberos ticket,
+	// as domain-joined Outlook does inside the network.
+	AuthKerberos AuthType = "kerberos"
 )
 
 // AuthTypes lists every AuthType.
-var AuthTypes = []AuthType{AuthNone, AuthBasic, AuthNTLM, AuthOAuth2}
+var AuthTypes = []AuthType{AuthNone, AuthBasic, AuthNTLM, AuthOAuth2, AuthKerberos}
 
 // Defaults and limits of the settings. The configuration uses the same
 // values, so they are defined here once.
@@ -218,7 +235,39 @@ type Settings struct {
 	// information (GetFederationInformation) and checks the WSSecurity
 	// endpoint Exchange Online calls for hybrid free/busy.
 	Federation bool
+	// LDAP is the directory method scp asks.
+	LDAP LDAPSettings
 }
+
+// LDAPSettings say where and as whom method scp reads Active Directory.
+// Its String and GoString never show the password.
+type LDAPSettings struct {
+	// URL is ldaps://host[:port] (TLS from the start, port 636 by default)
+	// or ldap://host[:port] (StartTLS before anything else, port 389):
+	// the bind password never travels in clear text.
+	URL string
+	// BindDN is the account's distinguished name or user principal name;
+	// empty reads anonymously.
+	BindDN   string
+	Password string
+	// BaseDN is the configuration naming context to search; empty reads
+	// it from the rootDSE (configurationNamingContext), as clients do.
+	BaseDN string
+	// Site is the Active Directory site the exporter stands in for:
+	// SCPs whose keywords name it come first, as for a client of that
+	// site. Empty prefers none.
+	Site string
+}
+
+func (l LDAPSettings) String() string {
+	if l.BindDN == "" {
+		return "ldap(" + l.URL + ", anonymous)"
+	}
+	return "ldap(" + l.URL + ", " + l.BindDN + ")"
+}
+
+// GoString keeps the password out of %#v as well.
+func (l LDAPSettings) GoString() string { return l.String() }
 
 // EndpointProtocol names a kind of endpoint an Autodiscover answer
 // returns. The values are a fixed vocabulary: they are metric label
@@ -275,7 +324,19 @@ type AuthSettings struct {
 	// RefreshTokenFile holds the refresh token of the refresh-token grant;
 	// the probe writes every rotated token back to it.
 	RefreshTokenFile string
+	// Realm, KDCs, SPN and Keytab are for kerberos (with Username, and
+	// Password unless Keytab is given). Empty KDCs means the
+	// _kerberos._tcp SRV records of the realm; SPN may hold {host}, the
+	// host being authenticated to, and empty means DefaultKerberosSPN.
+	Realm  string
+	KDCs   []string
+	SPN    string
+	Keytab []byte
 }
+
+// DefaultKerberosSPN is the service principal Windows clients ask a
+// ticket for when they authenticate to a web server.
+const DefaultKerberosSPN = "HTTP/{host}"
 
 // OAuth2Grant selects how an oauth2 module gets its access tokens.
 type OAuth2Grant string
@@ -309,6 +370,8 @@ func (a AuthSettings) String() string {
 	switch a.Type {
 	case AuthBasic, AuthNTLM:
 		return string(a.Type) + "(" + a.Username + ")"
+	case AuthKerberos:
+		return string(a.Type) + "(" + a.Username + "@" + a.Realm + ")"
 	case AuthOAuth2:
 		if a.Grant == GrantPassword {
 			return "oauth2(" + a.Username + ", client " + a.ClientID + ")"
@@ -326,7 +389,8 @@ func (a AuthSettings) GoString() string { return a.String() }
 // not reveal the secret.
 func (a AuthSettings) Fingerprint() string {
 	h := sha256.New()
-	for _, f := range append([]string{string(a.Type), string(a.Grant), a.Username, a.Password, a.Workstation, a.TokenURL, a.ClientID, a.ClientSecret, a.RefreshTokenFile}, a.Scopes...) {
+	fields := append([]string{string(a.Type), string(a.Grant), a.Username, a.Password, a.Workstation, a.TokenURL, a.ClientID, a.ClientSecret, a.RefreshTokenFile, a.Realm, a.SPN, string(a.Keytab)}, a.Scopes...)
+	for _, f := range append(fields, a.KDCs...) {
 		h.Write([]byte(f))
 		h.Write([]byte{0})
 	}
@@ -344,10 +408,11 @@ const (
 	ExpectSMTPAddress      = "smtp_address"
 	ExpectEndpoints        = "endpoints"
 	ExpectFederationAppURI = "federation_application_uri"
+	ExpectSCPHosts         = "scp_hosts"
 )
 
 // ExpectationNames lists them in the order they are checked.
-var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress, ExpectEndpoints, ExpectFederationAppURI}
+var ExpectationNames = []string{ExpectEndpointHost, ExpectEWSURLHost, ExpectMaxRedirects, ExpectProtocols, ExpectCertMinDays, ExpectSMTPAddress, ExpectEndpoints, ExpectFederationAppURI, ExpectSCPHosts}
 
 // MaxCertMinDays caps cert_min_days at ten years: no certificate is issued
 // for longer, so a larger value always fails.
@@ -382,6 +447,10 @@ type Expectations struct {
 	// (the module's federation) must return, any case: a changed one means
 	// the federation trust changed, and free/busy with it.
 	FederationApplicationURI string `yaml:"federation_application_uri,omitempty"`
+	// SCPHosts are the lower-case hosts the Autodiscover SCPs of the
+	// directory (method scp) must name, no more and no fewer: an SCP
+	// left behind by a decommissioned server is the commonest stale one.
+	SCPHosts []string `yaml:"scp_hosts,omitempty"`
 }
 
 // ExpectationProtocols are the Protocol types expect.protocols accepts.

@@ -31,13 +31,14 @@ func (o *tlsOutcome) certOK() bool {
 // handshake runs TLS without letting crypto/tls verify, so that name, trust
 // and dates can be judged (and reported) separately, as ExRCA does. The
 // verdicts are computed right after the handshake; nothing is sent before.
-func handshake(ctx context.Context, raw net.Conn, host string, roots *x509.CertPool, now time.Time, timeout time.Duration) (*tlsOutcome, *Error) {
+// alpn is the application protocol offered (none for LDAP).
+func handshake(ctx context.Context, raw net.Conn, host string, alpn []string, roots *x509.CertPool, now time.Time, timeout time.Duration) (*tlsOutcome, *Error) {
 	var requested atomic.Bool
 	cfg := &tls.Config{
 		ServerName: host,
 		// Verification happens below, split into three verdicts.
 		InsecureSkipVerify: true, //nolint:gosec
-		NextProtos:         []string{"http/1.1"},
+		NextProtos:         alpn,
 		// Classical key exchange only: the post-quantum hybrid share Go
 		// offers by default costs an ML-KEM key per handshake (the largest
 		// allocation of a chain in the heap profile, and CPU), and Exchange
@@ -75,20 +76,38 @@ func (r *run) openTLS(ctx context.Context, rec *recorder, t target, addrs []stri
 	if conn == nil {
 		return nil, ""
 	}
-	started := time.Now()
-	out, err := handshake(ctx, conn, t.host, r.p.s.RootCAs, r.p.now(), r.p.s.stepTimeout())
-	if err != nil {
-		_ = conn.Close()
-		rec.record(t, StepTLSHandshake, started, addr, err, "")
+	out := r.handshakeOn(ctx, rec, t, conn, addr, httpALPN, "")
+	if out == nil {
 		return nil, ""
 	}
-	rec.record(t, StepTLSHandshake, started, addr, nil, fmt.Sprintf("%s; certificate subject %s, issuer %s", tlsVersionName(out.state.Version), out.cert.Subject, out.cert.Issuer))
+	return out, addr
+}
+
+// httpALPN is what an HTTPS client offers.
+var httpALPN = []string{"http/1.1"}
+
+// handshakeOn runs TLS on conn, which is open to addr, and records the
+// tls_handshake step (note, when set, says how TLS came about) and the
+// three certificate verdicts. It closes conn when the handshake fails.
+func (r *run) handshakeOn(ctx context.Context, rec *recorder, t target, conn net.Conn, addr string, alpn []string, note string) *tlsOutcome {
+	started := time.Now()
+	out, err := handshake(ctx, conn, t.host, alpn, r.p.s.RootCAs, r.p.now(), r.p.s.stepTimeout())
+	if err != nil {
+		_ = conn.Close()
+		rec.record(t, StepTLSHandshake, started, addr, err, note)
+		return nil
+	}
+	detail := fmt.Sprintf("%s; certificate subject %s, issuer %s", tlsVersionName(out.state.Version), out.cert.Subject, out.cert.Issuer)
+	if note != "" {
+		detail = note + "; " + detail
+	}
+	rec.record(t, StepTLSHandshake, started, addr, nil, detail)
 	now := time.Now()
 	rec.record(t, StepCertName, now, addr, out.nameErr, nameDetail(out))
 	rec.record(t, StepCertTrust, now, addr, out.trustErr, trustDetail(out))
 	rec.record(t, StepCertValidity, now, addr, out.validityErr, fmt.Sprintf("NotBefore %s, NotAfter %s", out.cert.NotBefore.UTC().Format(time.RFC3339), out.cert.NotAfter.UTC().Format(time.RFC3339)))
 	out.cert.Address = addr
-	return out, addr
+	return out
 }
 
 // secure opens a TLS connection for a candidate of the chain: besides

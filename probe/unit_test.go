@@ -47,7 +47,7 @@ func TestBasicAnswersOnceThenReportsRejection(t *testing.T) {
 	if _, ok := b.Choose([]Challenge{{Scheme: "NTLM"}, {Scheme: "Bearer"}}); ok {
 		t.Error("Basic chose a challenge without Basic")
 	}
-	ex := b.NewExchange()
+	ex := b.NewExchange("mail.example.test")
 	h, err := ex.Respond(context.Background(), ch)
 	if err != nil || h != "Basic YWxpY2VAY29udG9zby50ZXN0OlNlY3IzdCE=" {
 		t.Errorf("first answer %q, %v", h, err)
