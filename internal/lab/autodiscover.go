@@ -76,6 +76,10 @@ type Autodiscover struct {
 	Accounts map[string]string
 	// NTLM verifies NTLMv2 handshakes (also inside Negotiate).
 	NTLM *NTLMVerifier
+	// Kerberos verifies Negotiate tokens that carry a Kerberos ticket
+	// for the server's service principal; a Negotiate token that is not
+	// Kerberos goes to NTLM, as IIS's Negotiate provider does.
+	Kerberos *KerberosVerifier
 	// Tokens validates OAuth access tokens; BearerChallenge is the
 	// parameter list of the Bearer challenge (authorization_uri, …).
 	Tokens *TokenServer
@@ -202,7 +206,7 @@ func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok,
 	h := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(h, " ")
 	a.mu.Lock()
-	ntlm, tokens, aud := a.NTLM, a.Tokens, a.TokenAudience
+	ntlm, tokens, aud, krb := a.NTLM, a.Tokens, a.TokenAudience, a.Kerberos
 	if ntlm == nil && a.Challenges == nil && len(a.Accounts) > 0 {
 		// The default challenges offer NTLM and Negotiate: accept them
 		// for the Basic accounts, as Windows authentication would.
@@ -215,6 +219,14 @@ func (a *Autodiscover) authenticate(w http.ResponseWriter, r *http.Request) (ok,
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
 		return a.basicOK(r), false
+	case strings.EqualFold(scheme, "Negotiate") && krb != nil:
+		if _, kerberos, err := krb.Verify(h); kerberos {
+			return err == nil, false
+		}
+		if ntlm != nil {
+			return ntlm.Handle(w, r)
+		}
+		return false, false
 	case strings.EqualFold(scheme, "Bearer") && tokens != nil:
 		info, valid := tokens.Token(strings.TrimSpace(token))
 		return valid && (aud == "" || info.Audience == aud), false
@@ -265,7 +277,7 @@ func (a *Autodiscover) challenges(r *http.Request) []string {
 func (a *Autodiscover) needsAuth() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.Accounts) > 0 || a.NTLM != nil || a.Tokens != nil
+	return len(a.Accounts) > 0 || a.NTLM != nil || a.Tokens != nil || a.Kerberos != nil
 }
 
 // AddAccount lets one more user authenticate.
