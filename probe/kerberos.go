@@ -260,20 +260,25 @@ func classifyKerberos(err error, k *Kerberos, spn string, asking bool) *credenti
 	case strings.Contains(text, "clock skew"):
 		return &credentialError{class: ClassClockSkew, detail: fmt.Sprintf("the KDC of %s and this machine disagree on the time by more than 5 minutes: fix the exporter's or the domain controller's clock", k.realm)}
 	case strings.Contains(text, "Networking_Error") || strings.Contains(text, "communicat") || strings.Contains(text, "no KDC"):
-		return &credentialError{class: ClassKDCUnreachable, detail: fmt.Sprintf("no KDC of %s answered: %s", k.realm, truncate(lastCause(text), 200))}
+		return &credentialError{class: ClassKDCUnreachable, detail: fmt.Sprintf("no KDC of %s answered: %s", k.realm, truncate(lastCause(text), 300))}
 	case asking && strings.Contains(text, "password/keytab incorrect"):
 		// Without pre-authentication the KDC answers anyone, and a wrong
 		// password shows only when its reply does not decrypt.
 		return &credentialError{class: ClassPreauthFailed, refused: true, detail: fmt.Sprintf("the KDC's reply does not decrypt with the password of %s: a wrong password or key", k.Identity())}
 	}
-	return &credentialError{class: ClassAuthError, detail: "kerberos: " + truncate(lastCause(text), 200)}
+	return &credentialError{class: ClassAuthError, detail: "kerberos: " + truncate(lastCause(text), 300)}
 }
 
 // lastCause is the innermost part of gokrb5's "[Root cause: …] a < b"
-// chain, which says what happened.
+// chain, which says what happened, without the root cause's tag.
 func lastCause(text string) string {
 	if i := strings.LastIndex(text, " < "); i >= 0 {
-		return text[i+3:]
+		text = text[i+3:]
+	}
+	if strings.HasPrefix(text, "[Root cause: ") {
+		if i := strings.Index(text, "] "); i >= 0 {
+			text = text[i+2:]
+		}
 	}
 	return text
 }
@@ -317,6 +322,10 @@ func (p *Prober) kdcResolver(configured []string, realm string) func(ctx context
 				continue
 			}
 			for _, a := range lk.strings() {
+				if dest, ok := overrideFor(p.s.ConnectTo, a, n); ok {
+					out = append(out, dest)
+					continue
+				}
 				out = append(out, net.JoinHostPort(a, port))
 			}
 		}

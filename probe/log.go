@@ -32,6 +32,7 @@ func (r *Result) WriteLog(w io.Writer) {
 	fmt.Fprintf(w, "Attempting each method of contacting the Autodiscover service.\n")
 	// The chain's section holds v2's steps too, as before SOAP existed.
 	writeHops(w, r.Steps, func(st Step) bool { return !isSOAPStep(st) && !isFederationStep(st) })
+	r.writeSCP(w)
 	r.writeSOAP(w)
 	r.writeFederation(w)
 	writeAddressChecks(w, r.AddressChecks)
@@ -66,6 +67,30 @@ func writeHops(w io.Writer, steps []Step, keep func(Step) bool) {
 			fmt.Fprintf(w, "  %s\n", g)
 		}
 		writeStepLine(w, "    ", s)
+	}
+}
+
+// writeSCP sums up the SCP lookup: every SCP URL found, in the order
+// Outlook tries them, and what became of it.
+func (r *Result) writeSCP(w io.Writer) {
+	s := r.SCP
+	if s == nil {
+		return
+	}
+	site := "no site preferred"
+	if s.Site != "" {
+		site = "site " + Printable(s.Site, maxFieldBytes)
+	}
+	fmt.Fprintf(w, "\nService connection points in Active Directory (%s, %s): %d SCP URL object(s), %d pointer(s).\n", Printable(s.Directory, maxFieldBytes), site, s.Records, s.Pointers)
+	for i, u := range s.URLs {
+		verdict := "not tried (an earlier candidate answered)"
+		switch {
+		case u.Tried && u.OK:
+			verdict = "answered"
+		case u.Tried:
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(w, "  %d. %s (%s): %s\n", i+1, Printable(u.URL, maxFieldBytes), strings.ReplaceAll(u.Scope, "_", " "), verdict)
 	}
 }
 
