@@ -53,6 +53,8 @@ type options struct {
 	probeOutput   string
 	loginModule   string
 	demo          bool
+	// demoNotes say what the demo left out on this machine.
+	demoNotes []string
 	// Account lockout protection and load shaping.
 	backoffInitial time.Duration
 	backoffMax     time.Duration
@@ -117,6 +119,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer d.Close()
 		o.configFile = d.ConfigPath
+		o.demoNotes = d.Notes
+		for _, n := range d.Notes {
+			_ = level.Warn(logger.Kit).Log("msg", n)
+		}
 		_ = level.Warn(logger.Kit).Log("msg", "DEMO MODE: probing a simulated Exchange estate on loopback; nothing here is real", "mailboxes", len(d.Mailboxes), "config", d.ConfigPath)
 	}
 
@@ -202,6 +208,7 @@ func serve(o options, lg logging.Logger) int {
 		BackoffFile:    o.backoffFile,
 		MaxConcurrent:  o.maxConcurrent,
 		Demo:           o.demo,
+		DemoNotes:      o.demoNotes,
 		EnablePprof:    o.enablePprof,
 		MaxConnections: o.maxConns,
 		AllowedHosts:   o.allowedHosts,

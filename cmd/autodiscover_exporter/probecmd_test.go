@@ -388,7 +388,7 @@ func TestProbeJSONKeepsItsDocumentedShape(t *testing.T) {
 		path []string
 		keys []string
 	}{
-		{nil, []string{"mailbox", "success", "chain_success", "reason", "failure", "final_url", "redirect_hops", "duration_seconds", "error_code", "error_message", "error_schema", "steps", "certificates", "address_checks", "response", "v2", "expectations", "auth_backoff_seconds", "endpoint_hosts", "endpoints", "endpoints_missing", "soap", "federation"}},
+		{nil, []string{"mailbox", "success", "chain_success", "reason", "failure", "final_url", "redirect_hops", "duration_seconds", "error_code", "error_message", "error_schema", "steps", "certificates", "address_checks", "response", "v2", "expectations", "auth_backoff_seconds", "endpoint_hosts", "endpoints", "endpoints_missing", "soap", "federation", "scp"}},
 		{[]string{"response"}, []string{"schema", "action", "redirect_addr", "redirect_url", "user", "microsoft_online", "server", "ews_url", "ews_url_source", "protocols", "mobile_servers", "error"}},
 	}
 	for _, s := range shapes {

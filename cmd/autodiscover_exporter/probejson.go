@@ -48,6 +48,25 @@ type probeJSON struct {
 	// and the federation check.
 	SOAP       *soapJSON       `json:"soap"`
 	Federation *federationJSON `json:"federation"`
+	// SCP is null unless the module runs method scp.
+	SCP *scpJSON `json:"scp"`
+}
+
+type scpJSON struct {
+	OK        bool         `json:"ok"`
+	Directory string       `json:"directory"`
+	Site      string       `json:"site"`
+	Records   int          `json:"records"`
+	Pointers  int          `json:"pointers"`
+	URLs      []scpURLJSON `json:"urls"`
+}
+
+type scpURLJSON struct {
+	URL   string `json:"url"`
+	Host  string `json:"host"`
+	Scope string `json:"scope"`
+	Tried bool   `json:"tried"`
+	OK    bool   `json:"ok"`
 }
 
 type soapJSON struct {
@@ -301,6 +320,12 @@ func newProbeJSON(res *probe.Result, now time.Time) probeJSON {
 		out.Federation = &federationJSON{OK: f.OK, Reason: f.Reason, URL: f.URL, ApplicationURI: f.ApplicationURI, Domains: convertAll(f.Domains, func(d string) string { return d }),
 			TokenIssuers: convertAll(f.TokenIssuers, func(t probe.TokenIssuer) tokenIssuerJSON { return tokenIssuerJSON{URI: t.URI, Endpoint: t.Endpoint} }),
 			ErrorCode:    f.ErrorCode, ErrorMessage: f.ErrorMessage, WSSecurityURL: f.WSSecurityURL, WSSecurityOK: f.WSSecurityOK}
+	}
+	if s := res.SCP; s != nil {
+		out.SCP = &scpJSON{OK: s.OK, Directory: s.Directory, Site: s.Site, Records: s.Records, Pointers: s.Pointers,
+			URLs: convertAll(s.URLs, func(u probe.SCPURL) scpURLJSON {
+				return scpURLJSON{URL: u.URL, Host: u.Host, Scope: u.Scope, Tried: u.Tried, OK: u.OK}
+			})}
 	}
 	if f := res.Failure; f != nil {
 		out.Failure = &failureJSON{Hop: f.Hop, Method: string(f.Method), Host: f.Host, Step: string(f.Step), Class: string(f.Class), Sentence: f.Sentence, StepIndex: f.StepIndex}

@@ -41,11 +41,7 @@ func WriteConfig(path string, cfg *config.Config) error {
 // writeConfig writes the CA, the password file and a config with one
 // module per mailbox (each has its own account and allowed domains).
 func (d *Demo) writeConfig() error {
-	dir, err := os.MkdirTemp("", "autodiscover_exporter-demo-")
-	if err != nil {
-		return err
-	}
-	d.dir = dir
+	dir := d.dir
 	if err := os.WriteFile(filepath.Join(dir, caFile), d.Estate.CA.PEM(), 0o600); err != nil {
 		return err
 	}

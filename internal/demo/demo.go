@@ -39,8 +39,11 @@ type Demo struct {
 	// file it names are next to it.
 	ConfigPath string
 	Mailboxes  []Mailbox
+	// Notes say what the demo left out on this machine, and why.
+	Notes []string
 
-	dir string
+	dir    string
+	inside inside
 }
 
 // Start starts the simulated estate with healthy and broken mailboxes and
@@ -60,7 +63,17 @@ func Start() (*Demo, error) {
 }
 
 func (d *Demo) build() error {
-	for _, en := range table() {
+	dir, err := os.MkdirTemp("", "autodiscover_exporter-demo-")
+	if err != nil {
+		return err
+	}
+	d.dir = dir
+	in, notes, err := d.insideMailboxes(dir)
+	if err != nil {
+		return err
+	}
+	d.Notes = notes
+	for _, en := range append(table(), in...) {
 		mb, err := en.build(d.Estate)
 		if err != nil {
 			return fmt.Errorf("demo mailbox %s: %w", en.Name, err)
@@ -73,6 +86,7 @@ func (d *Demo) build() error {
 
 // Close stops the estate and removes the temporary files.
 func (d *Demo) Close() {
+	d.inside.close()
 	d.Estate.Close()
 	if d.dir != "" {
 		_ = os.RemoveAll(d.dir)

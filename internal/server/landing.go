@@ -33,7 +33,8 @@ table#mailboxes { width: 100%; }
 </head>
 <body>
 <h1>autodiscover_exporter</h1>
-{{template "banner" .Demo}}<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
+{{template "banner" .Demo}}{{range .DemoNotes}}<p class="demo-note">{{.}}</p>
+{{end}}<p>Runs the Exchange Autodiscover chain for each configured mailbox when Prometheus scrapes <code>/probe?target=&lt;mailbox&gt;</code>. Version {{.Version}}.</p>
 <p><a href="metrics">Exporter metrics</a> · <a href="sd">Service discovery (/sd)</a> · <a href="config">Configuration</a> · <a href="-/healthy">Health</a></p>
 <h2>Mailboxes</h2>
 <table id="mailboxes">
@@ -87,7 +88,9 @@ type recentRow struct {
 
 // landingPage is what the landing template shows.
 type landingPage struct {
-	Demo      bool
+	Demo bool
+	// DemoNotes say what the demo could not show on this machine.
+	DemoNotes []string
 	Version   string
 	Mailboxes []mailboxRow
 	Recent    []recentRow
@@ -110,7 +113,7 @@ func (s *Server) handleLanding(w http.ResponseWriter, r *http.Request) {
 // landingPage gathers every mailbox's last result as seen at now.
 func (s *Server) landingPage(now time.Time) landingPage {
 	cfg := s.Config()
-	page := landingPage{Demo: s.demo, Version: version.Version, Mailboxes: make([]mailboxRow, 0, len(cfg.Mailboxes))}
+	page := landingPage{Demo: s.demo, DemoNotes: s.demoNotes, Version: version.Version, Mailboxes: make([]mailboxRow, 0, len(cfg.Mailboxes))}
 	for _, mb := range cfg.Mailboxes {
 		row := mailboxRow{
 			Name:     mb.Name,

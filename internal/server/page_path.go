@@ -177,6 +177,8 @@ func methodWords(m probe.Method) string {
 		return "redirect"
 	case probe.MethodV2Endpoint:
 		return "v2 endpoint"
+	case probe.MethodSCP:
+		return "SCP"
 	}
 	if isV2Method(m) {
 		return "Autodiscover v2"

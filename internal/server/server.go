@@ -33,6 +33,9 @@ type Options struct {
 	MaxConcurrent int
 	// Demo marks a run against the simulated estate: pages say so.
 	Demo bool
+	// DemoNotes are sentences the landing page shows in demo mode: what
+	// the demo left out on this machine, and why.
+	DemoNotes []string
 	// EnablePprof serves Go's profiling endpoints under /debug/pprof/.
 	EnablePprof bool
 	// IdleTimeout closes idle keep-alive connections (0: DefaultIdleTimeout).
@@ -53,6 +56,7 @@ type Server struct {
 	configFile     string
 	timeoutOffset  time.Duration
 	demo           bool
+	demoNotes      []string
 	pprof          bool
 	idleTimeout    time.Duration
 	maxConnections int
@@ -97,6 +101,7 @@ func New(o Options, logger kitlog.Logger) (*Server, error) {
 		configFile:     o.ConfigFile,
 		timeoutOffset:  o.TimeoutOffset,
 		demo:           o.Demo,
+		demoNotes:      o.DemoNotes,
 		pprof:          o.EnablePprof,
 		idleTimeout:    cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		maxConnections: cmp.Or(o.MaxConnections, DefaultMaxConnections),
