@@ -344,3 +344,34 @@ autodiscover_soap_success 1
 		t.Errorf("lint: %v %+v", err, problems)
 	}
 }
+
+func TestSCPFamiliesFoldURLsPerHostAndLeaveOutUntriedOnes(t *testing.T) {
+	res := successResult()
+	if n := testutil.CollectAndCount(New(res, Options{}), "autodiscover_scp_records", "autodiscover_scp_url_success"); n != 0 {
+		t.Errorf("without scp, %d of its series were exposed", n)
+	}
+	res.SCP = &probe.SCPResult{OK: true, Records: 4, URLs: []probe.SCPURL{
+		{URL: "https://EX2010.corp.contoso.test/autodiscover/autodiscover.xml", Host: "ex2010.corp.contoso.test", Tried: true},
+		{URL: "https://mail.corp.contoso.test/Autodiscover/Autodiscover.xml", Host: "mail.corp.contoso.test", Tried: true, OK: true},
+		// A second SCP on the same host that failed: the host's verdict is
+		// the worst of its URLs.
+		{URL: "https://mail.corp.contoso.test/autodiscover/old/autodiscover.xml", Host: "mail.corp.contoso.test", Tried: true},
+		{URL: "https://branch.corp.contoso.test/autodiscover/autodiscover.xml", Host: "branch.corp.contoso.test"},
+	}}
+	want := `
+# HELP autodiscover_scp_records How many Autodiscover SCP URL objects the SCP lookup (method scp) found in Active Directory, over the directories asked; absent without the lookup.
+# TYPE autodiscover_scp_records gauge
+autodiscover_scp_records 4
+# HELP autodiscover_scp_url_success Whether the Autodiscover URL an SCP names answered with settings or a redirect (1) or failed (0) when the chain tried it; absent when the chain did not get to it.
+# TYPE autodiscover_scp_url_success gauge
+autodiscover_scp_url_success{host="ex2010.corp.contoso.test"} 0
+autodiscover_scp_url_success{host="mail.corp.contoso.test"} 0
+`
+	c := New(res, Options{})
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "autodiscover_scp_records", "autodiscover_scp_url_success"); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}

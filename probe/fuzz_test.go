@@ -769,3 +769,29 @@ func FuzzSOAPAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSCPBinding feeds hostile serviceBindingInformation and keywords
+// through the SCP readers: no panic, and a binding accepted as an SCP URL
+// is always one the redirect validator would follow.
+func FuzzSCPBinding(f *testing.F) {
+	for _, s := range []string{"https://mail.corp.contoso.test/Autodiscover/Autodiscover.xml", "LDAP://dc2.corp.contoso.test:389", "http://x/autodiscover/autodiscover.xml",
+		"https://127.0.0.1/autodiscover/autodiscover.xml", "https://u:p@host.test/autodiscover/autodiscover.xml", "ldaps://[::1]:636", "mail.corp.contoso.test", ""} {
+		f.Add(s, "Site=HQ")
+	}
+	f.Fuzz(func(t *testing.T, binding, keyword string) {
+		pointer, isURL, sites, domains := scpKeywords([]string{keyword, scpURLKeyword})
+		if !isURL || pointer && !strings.EqualFold(strings.TrimSpace(keyword), scpPointerKeyword) || len(sites)+len(domains) > 1 {
+			t.Fatalf("keywords %q read as pointer %v, url %v, sites %q, domains %q", keyword, pointer, isURL, sites, domains)
+		}
+		if u, err := scpURL(binding, nil); err == nil {
+			if !strings.EqualFold(u.Scheme, "https") || u.User != nil || portOf(u) != 443 || net.ParseIP(u.Hostname()) != nil {
+				t.Fatalf("accepted %q as SCP URL %s", binding, u)
+			}
+		} else if err.Class != ClassBadSCP {
+			t.Fatalf("refused %q with class %s", binding, err.Class)
+		}
+		if u, err := directoryURL(binding, true); err == nil && (u.Scheme != "ldaps" || u.User != nil || u.Port() == "") {
+			t.Fatalf("accepted %q as directory %s", binding, u)
+		}
+	})
+}

@@ -236,3 +236,21 @@ func TestMetricsPassTheLint(t *testing.T) {
 		}
 	}
 }
+
+func TestLandingPageShowsWhatTheDemoLeftOut(t *testing.T) {
+	l := startLab(t)
+	var logs bytes.Buffer
+	note := `The SCP mailboxes are left out: slapd is not installed here <missing>.`
+	s, err := New(Options{ConfigFile: l.configPath, HistoryLimit: 10, MaxConcurrent: 4, Demo: true, DemoNotes: []string{note}}, testLogger(&logs, level.AllowDebug()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, s.routes(), "/", nil)
+	if !strings.Contains(body, `<p class="demo-note">The SCP mailboxes are left out: slapd is not installed here &lt;missing&gt;.</p>`) {
+		t.Errorf("the landing page does not carry the demo's note, escaped:\n%.2000s", body)
+	}
+	plain, _ := newTestServer(t, l.configPath)
+	if _, body := get(t, plain.routes(), "/", nil); strings.Contains(body, "demo-note") {
+		t.Error("a note shows outside demo mode")
+	}
+}
