@@ -64,6 +64,9 @@ type options struct {
 	enablePprof    bool
 	maxConns       int
 	allowedHosts   []string
+	// autoMemLimit sets GOMEMLIMIT from the container's memory limit.
+	autoMemLimit      bool
+	autoMemLimitRatio float64
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -84,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("web.max-connections", "Most connections served at once; more wait in the listen queue.").Default("512").IntVar(&o.maxConns)
 	app.Flag("web.allowed-hosts", "A host name (besides IP addresses, localhost and this machine's name) that /-/reload and /-/backoff/reset may be called by, e.g. the Kubernetes Service name; repeatable.").StringsVar(&o.allowedHosts)
 	app.Flag("web.enable-pprof", "Serve Go's profiling endpoints under /debug/pprof/ (for finding where CPU and memory go; off by default).").BoolVar(&o.enablePprof)
+	app.Flag("auto-gomemlimit", "Set the Go runtime's soft memory limit (GOMEMLIMIT) from the container's cgroup memory limit, as Prometheus does; a GOMEMLIMIT in the environment wins. --no-auto-gomemlimit leaves it alone.").Default("true").BoolVar(&o.autoMemLimit)
+	app.Flag("auto-gomemlimit.ratio", "The share of the container's memory limit GOMEMLIMIT is set to, in (0, 1]; the rest is headroom for what the Go runtime does not count.").Default("0.9").Float64Var(&o.autoMemLimitRatio)
 	app.Flag("demo", "Start a simulated Exchange estate on loopback and probe its healthy and broken mailboxes (ignores --config.file). Needs no credentials and no network.").BoolVar(&o.demo)
 	o.web = kingpinflag.AddFlags(app, defaultPort)
 	autodiscoverexporter.StampVersion()
@@ -199,6 +204,14 @@ func loadOnce(o options, stderr io.Writer) (*server.Loaded, bool) {
 // serve runs the HTTP service until SIGINT or SIGTERM; SIGHUP reloads the
 // configuration.
 func serve(o options, lg logging.Logger) int {
+	if o.autoMemLimit {
+		_, msg, err := setMemoryLimit(o.autoMemLimitRatio, lg.Slog)
+		if err != nil {
+			_ = level.Error(lg.Kit).Log("msg", "bad flag", "err", err)
+			return 2
+		}
+		_ = level.Info(lg.Kit).Log("msg", msg)
+	}
 	srv, err := server.New(server.Options{
 		ConfigFile:     o.configFile,
 		TimeoutOffset:  time.Duration(o.timeoutOffset * float64(time.Second)),
