@@ -16,6 +16,7 @@ import (
 
 type options struct {
 	exporter, blackbox  string
+	floor               string
 	mailboxes, domains  int
 	latency, overheadRT time.Duration
 	cycle               time.Duration
@@ -32,6 +33,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.exporter, "exporter", "", "path of the autodiscover_exporter binary")
 	flag.StringVar(&o.blackbox, "blackbox", "", "path of blackbox_exporter (empty: skip the peer)")
+	flag.StringVar(&o.floor, "floor", "", "path of bench/floor, the minimal client (empty: skip the floor)")
 	flag.IntVar(&o.mailboxes, "mailboxes", 1000, "mailboxes probed per cycle")
 	flag.IntVar(&o.domains, "domains", 50, "hybrid domains the mailboxes are spread over")
 	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "latency injected into every DNS and HTTP answer during the cycle")
@@ -87,6 +89,13 @@ func run(o options) error {
 	cycle := b.cycle()
 	burst := b.burst()
 	printScale(o, single, cycle, burst)
+	if o.floor != "" && o.scenario == "hybrid" && o.endpoints == "" {
+		f, err := runFloor(ctx, o, b)
+		if err != nil {
+			return err
+		}
+		printFloor(o, f, cycle.cpu)
+	}
 	if o.blackbox == "" || o.scenario != "hybrid" {
 		fmt.Println("\nblackbox_exporter: not given, peer not measured")
 		return nil
