@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
@@ -1297,7 +1298,7 @@ mailboxes:
 func TestSCPAndKerberosReachTheProbeSettings(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "ldap.pw"), []byte(filePassword+"\n"))
-	writeFile(t, filepath.Join(dir, "svc.keytab"), []byte{0x05, 0x02, 0, 0, 0, 0})
+	writeFile(t, filepath.Join(dir, "svc.keytab"), testKeytab(t, "svc-monitor", "CORP.CONTOSO.TEST"))
 	cfg, err := Parse([]byte(`modules:
   inside:
     methods: [scp, autodiscover_domain]
@@ -1319,7 +1320,7 @@ mailboxes:
 		t.Errorf("ldap settings are %#v, want %#v", s.LDAP, wantLDAP)
 	}
 	a := s.Auth
-	if a.Type != probe.AuthKerberos || a.Realm != "CORP.CONTOSO.TEST" || a.Username != "svc-monitor" || len(a.Keytab) != 6 || a.Password != "" ||
+	if a.Type != probe.AuthKerberos || a.Realm != "CORP.CONTOSO.TEST" || a.Username != "svc-monitor" || len(a.Keytab) < 40 || a.Password != "" ||
 		!reflect.DeepEqual(a.KDCs, []string{"dc1.corp.contoso.test:88", "127.0.0.1:8800"}) {
 		t.Errorf("kerberos settings are %+v (keytab %d bytes)", a, len(a.Keytab))
 	}
@@ -1446,5 +1447,44 @@ func TestMinIntervalIsParsedPerMailbox(t *testing.T) {
 	b, _ := cfg.Mailbox("b")
 	if time.Duration(a.MinInterval) != 2*time.Minute || b.MinInterval != 0 {
 		t.Errorf("min_interval a=%v b=%v", a.MinInterval, b.MinInterval)
+	}
+}
+
+// testKeytab is a keytab holding an AES key of user@realm.
+func testKeytab(t *testing.T, user, realm string) []byte {
+	t.Helper()
+	kt := keytab.New()
+	if err := kt.AddEntry(user, realm, "Keytab-pw1", time.Now(), 1, 18); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestKeytabsThatDoNotServeTheUserAreRefusedWithoutQuotingThem(t *testing.T) {
+	dir := t.TempDir()
+	good := testKeytab(t, "svc-monitor", "CORP.CONTOSO.TEST")
+	cases := map[string][]byte{
+		// Cut inside the key: gokrb5's own error would quote the bytes.
+		"truncated":     append(good[:len(good)-8:len(good)-8], []byte("SECRETKEY")...)[:len(good)-4],
+		"another user":  testKeytab(t, "someone-else", "CORP.CONTOSO.TEST"),
+		"another realm": testKeytab(t, "svc-monitor", "FABRIKAM.TEST"),
+		"no entries":    {0x05, 0x02},
+		"not a keytab":  []byte("svc-monitor's password"),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			writeFile(t, filepath.Join(dir, "k"), data)
+			_, err := Parse([]byte("modules:\n  m:\n    auth: {type: kerberos, username: svc-monitor, realm: CORP.CONTOSO.TEST, keytab_file: k}\n"), "c.yml", dir)
+			if err == nil || !strings.Contains(err.Error(), "modules.m.auth.keytab_file") {
+				t.Fatalf("err %v, want the keytab refused", err)
+			}
+			if strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "password") {
+				t.Errorf("the error quotes the file: %v", err)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
@@ -62,9 +63,11 @@ func (p *parser) kerberosAuth(m *Module, n *yaml.Node, fs map[string]entry, path
 		switch {
 		case err != nil:
 			p.addErr(node, f, err)
-		case len(data) < 2 || data[0] != 0x05 || (data[1] != 0x01 && data[1] != 0x02):
-			p.addf(node, f, "keytab file %q is not a Kerberos keytab (ktutil or ktpass writes one)", m.Auth.KeytabFile)
 		default:
+			if err := checkKeytab(data, m.Auth.Username, m.Auth.Realm); err != nil {
+				p.addf(node, f, "keytab file %q %s", m.Auth.KeytabFile, err)
+				return
+			}
 			keytab = data
 		}
 	})
@@ -128,4 +131,23 @@ func (p *parser) kdcs(n *yaml.Node, path string) []string {
 		return nil
 	}
 	return []string{v}
+}
+
+// checkKeytab reads the whole keytab and finds a key for user@realm: a
+// keytab of another principal fails every probe, and is a mistake to
+// report at load. Its words never quote the file: a keytab holds keys.
+func checkKeytab(data []byte, user, realm string) error {
+	kt := keytab.New()
+	if err := kt.Unmarshal(data); err != nil {
+		return errors.New("is not a Kerberos keytab (ktutil or ktpass writes one)")
+	}
+	if user == "" || realm == "" {
+		return nil // reported on their own fields
+	}
+	for _, e := range kt.Entries {
+		if strings.EqualFold(e.Principal.Realm, realm) && strings.Join(e.Principal.Components, "/") == user {
+			return nil
+		}
+	}
+	return fmt.Errorf("holds no key for %s@%s", user, realm)
 }

@@ -295,6 +295,11 @@ func (r *run) exchangeCredentials(ctx context.Context, rec *recorder, t target, 
 			return resp, true
 		}
 		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)
+		if _, kerberos := auth.(*Kerberos); !found && kerberos {
+			// The KDC took the password; the web server refusing the
+			// ticket is no failed logon, so no back-off.
+			return fail(failf(ClassAuthFailed, "the server refused the Kerberos ticket of %s (HTTP 401 without a %s challenge)", auth.Identity(), ch.Scheme))
+		}
 		if !found {
 			return refused(ClassAuthFailed, "the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme)
 		}

@@ -790,7 +790,7 @@ func FuzzSCPBinding(f *testing.F) {
 		} else if err.Class != ClassBadSCP {
 			t.Fatalf("refused %q with class %s", binding, err.Class)
 		}
-		if u, err := directoryURL(binding, true); err == nil && (u.Scheme != "ldaps" || u.User != nil || u.Port() == "") {
+		if u, err := pointerURL(binding, true); err == nil && (u.Scheme != "ldaps" || u.User != nil || !ldapPorts[u.Port()] || net.ParseIP(u.Hostname()) != nil) {
 			t.Fatalf("accepted %q as directory %s", binding, u)
 		}
 	})

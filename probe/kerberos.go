@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
@@ -36,9 +38,14 @@ type Kerberos struct {
 	// module's resolver.
 	kdcs func(ctx context.Context) ([]string, *Error)
 	// sem lets one probe at a time talk to the KDC through the client:
-	// gokrb5's login is not safe to run twice at once.
+	// gokrb5's login is not safe to run twice at once. What it guards:
 	sem chan struct{}
 	cl  *client.Client
+	// lateRefusal is a refused password the KDC answered after the probe
+	// that asked had stopped waiting: the next probe reports it, and so
+	// starts the back-off, instead of offering the password again.
+	lateRefusal *credentialError
+	closed      bool
 }
 
 // kerberosConfig is what newKerberos needs.
@@ -56,7 +63,8 @@ func newKerberos(c kerberosConfig) (*Kerberos, error) {
 	if len(c.Keytab) > 0 {
 		kt := keytab.New()
 		if err := kt.Unmarshal(c.Keytab); err != nil {
-			return nil, fmt.Errorf("kerberos keytab: %w", err)
+			// gokrb5's message quotes the keytab's bytes: keys.
+			return nil, errors.New("kerberos keytab: not a valid keytab")
 		}
 		k.keytab = kt
 	}
@@ -147,6 +155,10 @@ func (k *Kerberos) token(ctx context.Context, spn string) ([]byte, error) {
 	go func() {
 		defer func() { <-k.sem }()
 		tok, err := k.tokenLocked(ctx, spn)
+		var ce *credentialError
+		if ctx.Err() != nil && errors.As(err, &ce) && ce.refused {
+			k.lateRefusal = ce
+		}
 		done <- result{tok, err}
 	}()
 	select {
@@ -159,6 +171,13 @@ func (k *Kerberos) token(ctx context.Context, spn string) ([]byte, error) {
 
 // tokenLocked runs with sem held.
 func (k *Kerberos) tokenLocked(ctx context.Context, spn string) ([]byte, error) {
+	if k.closed {
+		return nil, &credentialError{class: ClassAuthError, detail: "the configuration was reloaded while the probe ran"}
+	}
+	if late := k.lateRefusal; late != nil {
+		k.lateRefusal = nil
+		return nil, late
+	}
 	if k.cl == nil {
 		cl, err := k.login(ctx)
 		if err != nil {
@@ -183,11 +202,36 @@ func (k *Kerberos) tokenLocked(ctx context.Context, spn string) ([]byte, error) 
 	return b, nil
 }
 
+// Close ends the client's tickets and gokrb5's renewal of them: after a
+// reload nothing may log in with the old password. It waits for a probe
+// talking to the KDC at most a while; such a probe then finds the
+// authenticator closed.
+func (k *Kerberos) Close() {
+	select {
+	case k.sem <- struct{}{}:
+	case <-time.After(time.Minute):
+		return
+	}
+	defer func() { <-k.sem }()
+	if k.cl != nil {
+		k.cl.Destroy()
+		k.cl = nil
+	}
+	k.closed = true
+}
+
+// maxKDCs bounds the KDC addresses one login tries: gokrb5 gives each up
+// to its own timeouts, and the probe waits only until its deadline.
+const maxKDCs = 3
+
 // login finds the KDCs and asks for a TGT.
 func (k *Kerberos) login(ctx context.Context) (*client.Client, error) {
 	kdcs, serr := k.kdcs(ctx)
 	if serr != nil {
 		return nil, &credentialError{class: ClassKDCUnreachable, detail: "finding the KDCs of " + k.realm + ": " + serr.Detail}
+	}
+	if len(kdcs) > maxKDCs {
+		kdcs = kdcs[:maxKDCs]
 	}
 	cfg, err := config.NewFromString(krb5Conf(k.realm, kdcs))
 	if err != nil {

@@ -287,3 +287,63 @@ func TestKerberosTicketsGoOnlyToPairedDomains(t *testing.T) {
 		t.Error("the KDC was asked for a ticket for a host outside the paired domains")
 	}
 }
+
+func TestARefusedTicketIsNoWrongPasswordAndStartsNoBackoff(t *testing.T) {
+	k := startKDC(t, 0, "HTTP/"+kerbHost)
+	e := newEstate(t)
+	if err := e.HTTPS(kerbHost, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", "Negotiate")
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	s := settingsFor(e, lab.Mailbox{Address: kerbMailbox})
+	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
+	s.Auth = probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Password: kerbPassword, Realm: realm, KDCs: []string{k.Addr()}}
+	guard := probe.NewBackoff(time.Hour, time.Hour)
+	p, err := probe.NewProber(s, probe.Env{Guard: guard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := p.Run(context.Background(), probe.Target{Address: kerbMailbox})
+	if st := credentialStep(t, res); st.ErrorClass != probe.ClassAuthFailed {
+		t.Fatalf("credentials step %s %q, want auth_failed", st.ErrorClass, st.Detail)
+	}
+	if _, blocked := guard.Blocked(p.CredentialKey()); blocked {
+		t.Error("a web server refusing a ticket started the back-off")
+	}
+}
+
+func TestAClosedProberAsksTheKDCNoMore(t *testing.T) {
+	_, k, _, s := kerberosEstate(t)
+	p, err := probe.NewProber(s, probe.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := p.Run(context.Background(), probe.Target{Address: kerbMailbox}); !res.Success {
+		t.Fatalf("first run failed:\n%s", res.Log())
+	}
+	before := strings.Count(k.Log(), "AS_REQ")
+	if before == 0 {
+		t.Fatalf("the KDC logged no AS_REQ:\n%s", k.Log())
+	}
+	p.Close() // as a reload does to the probers it replaces
+	res, _ := p.Run(context.Background(), probe.Target{Address: kerbMailbox})
+	if st := credentialStep(t, res); st.ErrorClass != probe.ClassAuthError || !strings.Contains(st.Detail, "reloaded") {
+		t.Errorf("after Close: credentials step %s %q", st.ErrorClass, st.Detail)
+	}
+	if after := strings.Count(k.Log(), "AS_REQ"); after != before {
+		t.Errorf("the closed prober logged in again (%d AS_REQ before, %d after)", before, after)
+	}
+}
+
+func TestAMalformedKeytabIsRefusedWithoutQuotingIt(t *testing.T) {
+	s := probe.Settings{DNSServer: "127.0.0.1:53", Auth: probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Realm: realm,
+		Keytab: []byte("\x05\x02\x00\x00\x00(\x00\x01SECRETKEYBYTES")}}
+	_, err := probe.NewProber(s, probe.Env{})
+	if err == nil || strings.Contains(err.Error(), "SECRETKEY") {
+		t.Errorf("NewProber: %v; want a refusal that does not quote the keytab", err)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -22,8 +21,13 @@ const (
 	// maxSCPObjects is how many SCP objects one search may return; a
 	// directory that returns more is refused rather than half-read.
 	maxSCPObjects = 200
-	// maxLDAPBytes is how much one directory connection may send.
-	maxLDAPBytes = 4 << 20
+	// maxLDAPBytes is how much one directory connection may send: 200
+	// real SCPs are about 100 KiB.
+	maxLDAPBytes = 1 << 20
+	// maxLDAPMessage bounds one LDAP message: an SCP entry is under
+	// 2 KiB, and the BER decoder spends far more memory than the bytes it
+	// reads on a message of many tiny elements.
+	maxLDAPMessage = 16 << 10
 	// maxDirectories bounds the directories one lookup asks: the
 	// configured one and the ones its SCP pointers name.
 	maxDirectories = 4
@@ -74,11 +78,13 @@ func directoryURL(raw string, tlsFromStart bool) (*url.URL, *Error) {
 		scheme = "ldaps"
 	}
 	port := u.Port()
-	if port == "" || (tlsFromStart && port == "389") {
+	switch {
+	case port == "" && scheme == "ldaps", tlsFromStart && port == "389":
+		port = "636"
+	case port == "":
 		port = "389"
-		if scheme == "ldaps" {
-			port = "636"
-		}
+	case tlsFromStart && port == "3268":
+		port = "3269" // the global catalog's TLS port
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return nil, failf(ClassBadSCP, "%q has no valid port", truncate(raw, 120))
@@ -86,40 +92,120 @@ func directoryURL(raw string, tlsFromStart bool) (*url.URL, *Error) {
 	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}, nil
 }
 
-// cappedConn fails reads once the peer has sent more than its allowance:
-// the LDAP library reads whole messages, however large, so the cap sits
-// under it.
+// pointerURL reads an SCP pointer's binding as any host a server names is
+// read: a DNS name, no IP literal, and one of a domain controller's LDAP
+// ports, reached as the module's directory is.
+func pointerURL(raw string, tlsFromStart bool) (*url.URL, *Error) {
+	u, err := directoryURL(raw, tlsFromStart)
+	if err != nil {
+		return nil, err
+	}
+	if serr := checkServerHost(u.Hostname(), "SCP pointer"); serr != nil {
+		return nil, &Error{Class: ClassBadSCP, Detail: serr.Detail}
+	}
+	if !ldapPorts[u.Port()] {
+		return nil, failf(ClassBadSCP, "%q: an SCP pointer may name the LDAP ports 389, 636, 3268 and 3269 only", truncate(raw, 120))
+	}
+	return u, nil
+}
+
+// ldapPorts are the ports of a domain controller's LDAP and global
+// catalog services, plain and TLS.
+var ldapPorts = map[string]bool{"389": true, "636": true, "3268": true, "3269": true}
+
+// cappedConn fails reads once the peer has sent more than its allowance,
+// in all or in one LDAP message: the LDAP library reads whole messages,
+// however large, so the caps sit under it. Only the library's reader
+// goroutine reads.
 type cappedConn struct {
 	net.Conn
-	left atomic.Int64
+	left int64
+	msg  berFramer
 }
 
 func newCappedConn(c net.Conn, limit int64) *cappedConn {
-	cc := &cappedConn{Conn: c}
-	cc.left.Store(limit)
-	return cc
+	return &cappedConn{Conn: c, left: limit}
 }
 
-var errLDAPTooLarge = errors.New("the directory sent more than the probe reads from one connection")
+var (
+	errLDAPTooLarge   = errors.New("the directory sent more than the probe reads from one connection")
+	errLDAPMessageBig = fmt.Errorf("the directory sent an LDAP message over %d KiB", maxLDAPMessage>>10)
+)
 
 func (c *cappedConn) Read(p []byte) (int, error) {
-	left := c.left.Load()
-	if left <= 0 {
+	if c.left <= 0 {
 		return 0, errLDAPTooLarge
 	}
-	if int64(len(p)) > left {
-		p = p[:left]
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
 	}
 	n, err := c.Conn.Read(p)
-	c.left.Add(-int64(n))
+	c.left -= int64(n)
+	if ferr := c.msg.feed(p[:n], maxLDAPMessage); ferr != nil {
+		return 0, ferr
+	}
 	return n, err
+}
+
+// berFramer follows the top-level BER elements of a stream (RFC 4511
+// messages: a tag, a definite length, the content) to refuse one whose
+// declared length is over the limit before the decoder reads it.
+type berFramer struct {
+	state     int // 0 tag, 1 first length byte, 2 long length bytes, 3 content
+	lenBytes  int
+	length    int64
+	remaining int64
+}
+
+func (f *berFramer) feed(b []byte, limit int64) error {
+	for len(b) > 0 {
+		switch f.state {
+		case 0:
+			f.state, b = 1, b[1:]
+		case 1:
+			l := b[0]
+			b = b[1:]
+			switch {
+			case l < 0x80:
+				f.length, f.state = int64(l), 3
+			case l == 0x80 || l > 0x84:
+				return fmt.Errorf("the directory sent an LDAP message of indefinite or impossible length")
+			default:
+				f.lenBytes, f.length, f.state = int(l&0x7f), 0, 2
+			}
+		case 2:
+			f.length = f.length<<8 | int64(b[0])
+			b = b[1:]
+			if f.lenBytes--; f.lenBytes == 0 {
+				f.state = 3
+			}
+		}
+		if f.state == 3 {
+			if f.length > limit {
+				return errLDAPMessageBig
+			}
+			f.remaining, f.state = f.length, 4
+		}
+		if f.state == 4 {
+			n := min(int64(len(b)), f.remaining)
+			b, f.remaining = b[n:], f.remaining-n
+			if f.remaining == 0 {
+				f.state = 0
+			}
+		}
+	}
+	return nil
 }
 
 // startTLS asks for TLS on a plain LDAP connection (RFC 4511 4.14), before
 // the LDAP library takes the connection over: the handshake that follows
 // is then the probe's own, with its verdicts.
-func startTLS(conn net.Conn, timeout time.Duration) *Error {
-	_ = conn.SetDeadline(time.Now().Add(timeout))
+func startTLS(ctx context.Context, conn net.Conn, timeout time.Duration) *Error {
+	dl := time.Now().Add(timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	_ = conn.SetDeadline(dl)
 	defer conn.SetDeadline(time.Time{})
 	msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
 	msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 1, "MessageID"))
@@ -133,7 +219,7 @@ func startTLS(conn net.Conn, timeout time.Duration) *Error {
 	if err != nil {
 		return ldapNetError("reading the StartTLS answer", err, timeout)
 	}
-	if len(resp.Children) < 2 || resp.Children[1].Tag != ldap.ApplicationExtendedResponse {
+	if len(resp.Children) < 2 || resp.Children[1].Tag != ldap.ApplicationExtendedResponse || resp.Children[0].Value != int64(1) {
 		return failf(ClassLDAPError, "the directory answered StartTLS with something else")
 	}
 	if err := ldap.GetLDAPError(resp); err != nil {
@@ -150,8 +236,10 @@ func ldapNetError(doing string, err error, timeout time.Duration) *Error {
 		err = le.Err
 	}
 	switch {
-	case errors.Is(err, errLDAPTooLarge):
-		return failf(ClassResponseTooLarge, "%s: %v", doing, errLDAPTooLarge)
+	case errors.Is(err, errLDAPTooLarge), errors.Is(err, errLDAPMessageBig),
+		// go-ldap passes the reader's error on as text only.
+		strings.Contains(err.Error(), errLDAPTooLarge.Error()), strings.Contains(err.Error(), errLDAPMessageBig.Error()):
+		return failf(ClassResponseTooLarge, "%s: %v", doing, err)
 	case isTimeout(err):
 		return failf(ClassTimeout, "%s: no answer within %s", doing, timeout)
 	}
@@ -195,11 +283,20 @@ func classifyLDAP(doing string, err error, timeout time.Duration) *Error {
 // directory is an open LDAP session to one directory server.
 type directory struct {
 	conn *ldap.Conn
+	// tls is the connection under conn: closing it first unblocks the
+	// library's goroutines, so that closing the session cannot wait on
+	// a directory that stopped reading.
+	tls  net.Conn
+	stop func() bool
 	t    target
 	addr string
 }
 
-func (d *directory) close() { _ = d.conn.Close() }
+func (d *directory) close() {
+	d.stop()
+	_ = d.tls.Close()
+	_ = d.conn.Close()
+}
 
 // openDirectory connects to the directory at u and secures the
 // connection, recording dns, tcp, tls_handshake and the certificate
@@ -217,7 +314,7 @@ func (r *run) openDirectory(ctx context.Context, t target, u *url.URL) *director
 	note := "TLS from the start (ldaps)"
 	if u.Scheme == "ldap" {
 		started := time.Now()
-		if err := startTLS(raw, timeout); err != nil {
+		if err := startTLS(ctx, raw, timeout); err != nil {
 			_ = raw.Close()
 			r.rec.record(t, StepTLSHandshake, started, addr, err, "StartTLS")
 			return nil
@@ -246,7 +343,10 @@ func (r *run) openDirectory(ctx context.Context, t target, u *url.URL) *director
 	conn := ldap.NewConn(newCappedConn(out.conn, maxLDAPBytes), true)
 	conn.Start()
 	conn.SetTimeout(timeout)
-	return &directory{conn: conn, t: t, addr: addr}
+	// A probe given up on (the scrape went away) ends its LDAP operations
+	// at once, not at the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = out.conn.SetDeadline(time.Now()) })
+	return &directory{conn: conn, tls: out.conn, stop: stop, t: t, addr: addr}
 }
 
 // bind authenticates the session with the module's account when the

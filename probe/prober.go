@@ -111,6 +111,15 @@ func credentialKey(a AuthSettings) string {
 	return ""
 }
 
+// Close releases what the prober holds beyond memory: a Kerberos
+// client's tickets and their renewal. A reload closes the probers it
+// replaces.
+func (p *Prober) Close() {
+	if k, ok := p.auth.(*Kerberos); ok {
+		k.Close()
+	}
+}
+
 // Timeout is the module's bound on one chain.
 func (p *Prober) Timeout() time.Duration { return p.s.timeout() }
 

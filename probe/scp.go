@@ -207,7 +207,7 @@ func (r *run) sortSCPs(found *scpFound, objects []scpObject, t target, addr, dom
 		switch {
 		case pointer:
 			found.pointers++
-			pu, err := directoryURL(binding, r.directoryTLSFromStart())
+			pu, err := pointerURL(binding, r.directoryTLSFromStart())
 			if err != nil {
 				reject(o, err)
 				continue

@@ -1,7 +1,11 @@
 package probe_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
 	"fmt"
 	"os"
 	"strings"
@@ -198,8 +202,14 @@ func TestSCPPointerForTheMailboxDomainIsSearchedFirst(t *testing.T) {
 		{Name: "EX-OLD", Binding: "https://mail2.corp.contoso.test/Autodiscover/Autodiscover.xml", Keywords: []string{"Site=" + scpSite}},
 		{Name: "Contoso", Pointer: true, Binding: "LDAP://dc2.corp.contoso.test:389", Keywords: []string{"Domain=contoso.test"}},
 		{Name: "Fabrikam", Pointer: true, Binding: "LDAP://dc9.fabrikam.test:389", Keywords: []string{"Domain=fabrikam.test"}},
+		// A pointer of no domain, to a directory outside the paired
+		// domains: searched last, and without the bind password.
+		{Name: "Partner", Pointer: true, Binding: "LDAP://dc3.partner.test"},
+		{Name: "Bad", Pointer: true, Binding: "LDAP://10.0.0.1:389"},
 	}})
 	d2 := startDirectory(t, e, "dc2.corp.contoso.test", lab.DirectoryOptions{Objects: []lab.SCPObject{{Name: "EX01", Binding: healthySCP}}})
+	startDirectory(t, e, "dc3.partner.test", lab.DirectoryOptions{AllowAnonymous: true, Suffix: "DC=partner,DC=test",
+		Objects: []lab.SCPObject{{Name: "PX01", Binding: "https://mail.partner.test/Autodiscover/Autodiscover.xml"}}})
 	s.LDAP.BindDN, s.LDAP.Password = d2.BindDN(), d2.BindPassword()
 	s.ConnectTo = e.ConnectTo() // now with dc2
 	res := mustRun(t, insideUser, s)
@@ -212,8 +222,100 @@ func TestSCPPointerForTheMailboxDomainIsSearchedFirst(t *testing.T) {
 	if len(stepsOf(res, probe.MethodSCP, "dc9.fabrikam.test")) != 0 {
 		t.Error("a pointer scoped to another domain was followed")
 	}
-	if u := res.SCP.URLs; len(u) != 2 || u[0].URL != healthySCP {
-		t.Errorf("SCP URLs %+v: the pointer's come first", u)
+	if u := res.SCP.URLs; len(u) != 3 || u[0].URL != healthySCP || u[2].Host != "mail.partner.test" {
+		t.Errorf("SCP URLs %+v: the domain pointer's come first, the unscoped pointer's last", u)
+	}
+	partner := stepsOf(res, probe.MethodSCP, "dc3.partner.test")
+	if got := stepNames(partner); !strings.HasSuffix(got, "ldap_bind scp_lookup") {
+		t.Fatalf("the partner directory's steps are %q", got)
+	}
+	if d := partner[len(partner)-2].Detail; !strings.Contains(d, "bind password is withheld") {
+		t.Errorf("the partner directory's bind %q should be anonymous", d)
+	}
+	var badPointer bool
+	for _, st := range res.Steps {
+		if st.Name == probe.StepSCPRecord && strings.Contains(st.Detail, "10.0.0.1") && st.ErrorClass == probe.ClassBadSCP {
+			badPointer = true
+		}
+	}
+	if !badPointer {
+		t.Error("a pointer to an IP literal was not refused as bad_scp")
+	}
+}
+
+// hostileDirectory accepts TLS as dc1 and answers whatever it is sent
+// with answer.
+func hostileDirectory(t *testing.T, e *lab.Estate, s *probe.Settings, answer []byte) {
+	t.Helper()
+	cert, err := e.CA.Issue(lab.CertSpec{Names: []string{dcHost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				_, _ = c.Write(answer)
+				_, _ = io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	ip, err := e.IPOf(dcHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ConnectTo = e.ConnectTo()
+	s.ConnectTo[ip+":636"] = ln.Addr().String()
+}
+
+func TestHostileDirectoriesFailTheLookupWithinBounds(t *testing.T) {
+	huge := append([]byte{0x30, 0x84, 0x00, 0x40, 0x00, 0x00}, bytes.Repeat([]byte{0x04, 0x00}, 64<<10)...)
+	cases := []struct {
+		name   string
+		answer []byte
+		class  probe.ErrorClass
+	}{
+		{"a message declared at 4 MiB of empty strings", huge, probe.ClassResponseTooLarge},
+		{"garbage", bytes.Repeat([]byte{0xff}, 512), probe.ClassConnectionError},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEstate(t)
+			mb, _, err := e.AddOnPremises("contoso.test", "sophie", insidePass)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := settingsFor(e, mb)
+			s.StepTimeout = 2 * time.Second
+			s.Methods = []probe.Method{probe.MethodSCP, probe.MethodAutodiscoverDomain}
+			s.LDAP = probe.LDAPSettings{URL: "ldaps://" + dcHost, BindDN: "CN=svc-monitor,CN=Users,DC=corp,DC=contoso,DC=test", Password: "Passw0rd!"}
+			hostileDirectory(t, e, &s, c.answer)
+			started := time.Now()
+			res := mustRun(t, mb.Address, s)
+			if took := time.Since(started); took > 10*time.Second {
+				t.Errorf("the probe took %s", took)
+			}
+			bind := stepsOf(res, probe.MethodSCP, dcHost)
+			if n := len(bind); n == 0 || bind[n-1].Name != probe.StepLDAPBind || bind[n-1].ErrorClass != c.class {
+				t.Fatalf("directory steps %s, want ldap_bind(%s) last\n%s", stepNames(bind), c.class, res.Log())
+			}
+			if !res.Success {
+				t.Errorf("the chain should fall back to the autodiscover host:\n%s", res.Log())
+			}
+		})
 	}
 }
 
@@ -341,10 +443,14 @@ func TestRefusedBindStartsTheBackoff(t *testing.T) {
 	}
 }
 
-func TestSCPLookupStepsAndMetricsNameNoSecret(t *testing.T) {
+func TestSCPLookupResultAndStepLogHoldNoBindPassword(t *testing.T) {
 	_, _, s := insideEstate(t, lab.DirectoryOptions{Objects: []lab.SCPObject{{Name: "EX01", Binding: healthySCP}}})
 	res := mustRun(t, insideUser, s)
-	out := res.Log() + fmt.Sprintf("%+v %v %#v", res, s.LDAP, s.LDAP)
+	js, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.Log() + string(js) + fmt.Sprintf("%+v %v %#v", res, s.LDAP, s.LDAP)
 	if strings.Contains(out, s.LDAP.Password) {
 		t.Error("the bind password shows in the result or the settings' rendering")
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/autodiscover-exporter/autodiscover_exporter/config"
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
@@ -72,6 +73,22 @@ func (l *Loaded) mayProbeWith(mb *config.Mailbox, module string) error {
 		}
 	}
 	return fmt.Errorf("module %q holds credentials paired with other domains than %s, the domain of %s: it may probe only its own mailboxes' domains and its allowed_domains", module, mb.Domain(), mb.Name)
+}
+
+// longestTimeout is the longest a probe of the configuration may run.
+func (l *Loaded) longestTimeout() time.Duration {
+	longest := time.Duration(0)
+	for _, p := range l.probers {
+		longest = max(longest, p.Timeout())
+	}
+	return longest
+}
+
+// close closes every prober of the configuration.
+func (l *Loaded) close() {
+	for _, p := range l.probers {
+		p.Close()
+	}
 }
 
 // Prober is the prober of the named module.

@@ -153,6 +153,10 @@ func (s *Server) Reload() error {
 		}
 	}
 	s.recent.clear()
+	// Probes in flight keep the old probers until they end, at most a
+	// module timeout; then the old Kerberos clients stop renewing tickets
+	// with what may be an old password.
+	time.AfterFunc(old.longestTimeout(), old.close)
 	s.metrics.reloadSuccessful.Set(1)
 	s.metrics.reloadSuccessTime.SetToCurrentTime()
 	_ = level.Info(s.logger).Log("msg", "configuration reloaded", "file", s.configFile, "modules", len(cfg.Modules), "mailboxes", len(cfg.Mailboxes))
