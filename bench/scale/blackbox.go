@@ -71,23 +71,23 @@ func (b *bench) writeBlackboxConfig(hops []hop) (string, []string, error) {
 // runBlackbox probes the chain's endpoints with blackbox_exporter, one http
 // module per hop, as many requests as the cycle's chains made, and
 // compares CPU.
-func runBlackbox(ctx context.Context, o options, b *bench, ourCPU time.Duration) error {
+func runBlackbox(ctx context.Context, o options, b *bench, ourCPU time.Duration) (perChain float64, err error) {
 	hops := b.chainHops()
 	cfgPath, targets, err := b.writeBlackboxConfig(hops)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	addr, err := freePort()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cmd, bb, err := start(ctx, o.blackbox, "--config.file="+cfgPath, "--web.listen-address="+addr, "--log.level=warn")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	if err := waitHealthy("http://" + addr + "/-/healthy"); err != nil {
-		return err
+		return 0, err
 	}
 	probeURL := func(t string) string {
 		module, target, _ := strings.Cut(t, "|")
@@ -98,10 +98,10 @@ func runBlackbox(ctx context.Context, o options, b *bench, ourCPU time.Duration)
 	for _, t := range targets {
 		body, err := get(probeURL(t), 10*time.Second)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if want := !strings.HasPrefix(t, "hop_root|"); (metric(body, "probe_success") == 1) != want {
-			return fmt.Errorf("blackbox module %s: probe_success %v, want %v", t, metric(body, "probe_success"), want)
+			return 0, fmt.Errorf("blackbox module %s: probe_success %v, want %v", t, metric(body, "probe_success"), want)
 		}
 	}
 	var urls []string
@@ -112,11 +112,10 @@ func runBlackbox(ctx context.Context, o options, b *bench, ourCPU time.Duration)
 	}
 	cpu0 := bb.cpu()
 	spread(urls, o.cycle, o.cycle)
-	printBlackbox(o, len(hops), len(urls), bb.cpu()-cpu0, ourCPU)
-	return nil
+	return printBlackbox(o, len(hops), len(urls), bb.cpu()-cpu0, ourCPU), nil
 }
 
-func printBlackbox(o options, hops, requests int, bbCPU, ourCPU time.Duration) {
+func printBlackbox(o options, hops, requests int, bbCPU, ourCPU time.Duration) float64 {
 	perRequest := float64(bbCPU.Microseconds()) / 1000 / float64(requests)
 	ours := float64(ourCPU.Microseconds()) / 1000 / float64(o.mailboxes)
 	fmt.Printf("\n## blackbox_exporter on the same endpoints (one http module per hop, %d hops per chain)\n\n", hops)
@@ -125,4 +124,5 @@ func printBlackbox(o options, hops, requests int, bbCPU, ourCPU time.Duration) {
 	fmt.Printf("| blackbox CPU per HTTP(S) request | %.2f ms |\n", perRequest)
 	fmt.Printf("| blackbox CPU for one chain's %d requests | %.2f ms |\n", hops, perRequest*float64(hops))
 	fmt.Printf("| CPU ratio: ours per chain ÷ blackbox per chain | %.2f |\n", ours/(perRequest*float64(hops)))
+	return perRequest * float64(hops)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,10 @@ type options struct {
 	scenario string
 	// endpoints is the module's endpoints list, comma-separated.
 	endpoints string
+	// growth lists mailbox counts for the growth rows, each probed over
+	// growthCycle by a fresh exporter; empty runs the full table.
+	growth      []int
+	growthCycle time.Duration
 }
 
 func main() {
@@ -43,7 +48,14 @@ func main() {
 	flag.DurationVar(&o.cycle, "cycle", 10*time.Second, "scrape interval the mailboxes are spread over (and their scrape timeout)")
 	flag.StringVar(&o.scenario, "scenario", "hybrid", "hybrid (four TLS hosts and three redirects per chain) or onprem (Exchange with EWS, MAPI/HTTP, OAB and OWA on mail.<domain>)")
 	flag.StringVar(&o.endpoints, "endpoints", "", "the module's endpoints, comma-separated (e.g. ews,mapi,oab,owa); empty checks none")
+	growth := flag.String("growth", "", "comma-separated mailbox counts: print only the growth rows, each a fresh estate and exporter over -growth-cycle (e.g. 100,1000,10000)")
+	flag.DurationVar(&o.growthCycle, "growth-cycle", 60*time.Second, "the cycle of the growth rows")
 	flag.Parse()
+	for _, f := range strings.Split(*growth, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			o.growth = append(o.growth, n)
+		}
+	}
 	if o.scenario != "hybrid" && o.scenario != "onprem" {
 		fmt.Fprintln(os.Stderr, "scale: -scenario must be hybrid or onprem")
 		os.Exit(2)
@@ -58,6 +70,9 @@ func run(o options) error {
 	if o.exporter == "" {
 		return errors.New("-exporter is required")
 	}
+	if len(o.growth) > 0 {
+		return runGrowth(o)
+	}
 	b, err := newBench(o)
 	if err != nil {
 		return err
@@ -65,23 +80,11 @@ func run(o options) error {
 	defer b.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, err := freePort()
+	stop, err := b.startExporter(ctx)
 	if err != nil {
 		return err
 	}
-	cmd, exp, err := start(ctx, o.exporter, "--config.file="+b.configPath, "--web.listen-address="+addr, "--log.level=warn",
-		"--probe.max-concurrent="+strconv.Itoa(max(o.mailboxes, 1)), "--history.limit=10", "--web.enable-pprof")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	b.base, b.exporter = "http://"+addr, exp
-	if err := waitHealthy(b.base + "/-/healthy"); err != nil {
-		return err
-	}
-	if _, err := get(b.probeURL(0), o.cycle); err != nil {
-		return err
-	}
+	defer stop()
 	single, err := b.singleProbes()
 	if err != nil {
 		return err
@@ -89,16 +92,32 @@ func run(o options) error {
 	cycle := b.cycle()
 	burst := b.burst()
 	printScale(o, single, cycle, burst)
+	var floor floorResult
 	if o.floor != "" && o.scenario == "hybrid" && o.endpoints == "" {
-		f, err := runFloor(ctx, o, b)
-		if err != nil {
+		if floor, err = runFloor(ctx, o, b); err != nil {
 			return err
 		}
-		printFloor(o, f, cycle.cpu)
+		printFloor(o, floor, cycle.cpu)
 	}
+	var bbPerChain float64
 	if o.blackbox == "" || o.scenario != "hybrid" {
 		fmt.Println("\nblackbox_exporter: not given, peer not measured")
-		return nil
+	} else if bbPerChain, err = runBlackbox(ctx, o, b, cycle.cpu); err != nil {
+		return err
 	}
-	return runBlackbox(ctx, o, b, cycle.cpu)
+	printTargets(o, cycle.cpu, floor, bbPerChain, burst.peakRSS)
+	return nil
+}
+
+// printTargets sets the measures beside issue 18's targets.
+func printTargets(o options, ourCPU time.Duration, floor floorResult, bbPerChain float64, peakRSS int64) {
+	ours := float64(ourCPU.Microseconds()) / 1000 / float64(o.mailboxes)
+	fmt.Printf("\n## Against the targets (2 cores, measured side by side in this run)\n\n| measure | value | target |\n|---|---|---|\n")
+	if floor.chains > 0 {
+		fmt.Printf("| CPU per chain ÷ the floor's | %.2f | ≤ 1.25 |\n", ours/(float64(floor.cpu.Microseconds())/1000/float64(floor.chains)))
+	}
+	if bbPerChain > 0 {
+		fmt.Printf("| CPU per chain ÷ blackbox_exporter's for the same requests | %.2f | ≤ 0.45 |\n", ours/bbPerChain)
+	}
+	fmt.Printf("| peak RSS, %d chains at once, default settings | %.1f MiB | ≤ 150 MiB at 1,000 |\n", o.mailboxes, float64(peakRSS)/(1<<20))
 }
