@@ -254,3 +254,17 @@ func TestLandingPageShowsWhatTheDemoLeftOut(t *testing.T) {
 		t.Error("a note shows outside demo mode")
 	}
 }
+
+// A probe's answer is a few kilobytes for a scraper on the same network:
+// compressing it cost more CPU than the rest of serving it.
+func TestProbeAnswersAreNotCompressed(t *testing.T) {
+	l := startLab(t)
+	s, _ := newTestServer(t, l.configPath)
+	req := httptest.NewRequest(http.MethodGet, "/probe?target=hybrid-alice", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	s.routes().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "" || !strings.Contains(rec.Body.String(), "autodiscover_probe_success") {
+		t.Errorf("status %d, Content-Encoding %q; want a plain text answer", rec.Code, rec.Header().Get("Content-Encoding"))
+	}
+}
