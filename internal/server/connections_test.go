@@ -85,12 +85,74 @@ func TestTheServerClosesIdleConnectionsAndCapsThem(t *testing.T) {
 		c.Close()
 	}
 
+}
+
+// At --web.max-connections the connections in the middle of a request are
+// served and a new one waits; but an idle keep-alive connection gives its
+// place to one that waits. A scraper keeps one connection per target it
+// scraped at once, so after a burst a cap counting idle connections left
+// the next scrapes waiting for the idle timeout.
+func TestAtTheConnectionCapAnIdleKeepAliveGivesWayToANewConnection(t *testing.T) {
+	l := startLab(t)
+	var logs strings.Builder
 	capped, err := New(Options{ConfigFile: l.configPath, HistoryLimit: 10, MaxConcurrent: 4, IdleTimeout: time.Minute, MaxConnections: 3}, testLogger(&logs, level.AllowInfo()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr = startListening(t, capped)
-	held := []net.Conn{keepAlive(t, addr), keepAlive(t, addr), keepAlive(t, addr)}
+	addr := startListening(t, capped)
+	request := func(c net.Conn) (*http.Response, error) {
+		_, _ = io.WriteString(c, "GET /-/healthy HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		return http.ReadResponse(bufio.NewReader(c), nil)
+	}
+
+	// Three idle keep-alive connections: a fourth is served at once.
+	idle := []net.Conn{keepAlive(t, addr), keepAlive(t, addr), keepAlive(t, addr)}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	fourth, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fourth.Close()
+	started := time.Now()
+	if resp, err := request(fourth); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a new connection was not served while idle ones held the cap: %v", err)
+	}
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("the new connection waited %s (the idle timeout is a minute)", took)
+	}
+	closed := 0
+	for _, c := range idle {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
+			closed++
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d idle connections were closed to make room, want 1", closed)
+	}
+
+	// Three connections in the middle of a request: a fourth waits.
+	other, err := New(Options{ConfigFile: l.configPath, HistoryLimit: 10, MaxConcurrent: 4, IdleTimeout: time.Minute, MaxConnections: 3}, testLogger(&logs, level.AllowInfo()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = startListening(t, other)
+	var busy []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "GET /-/healthy HTTP/1.1\r\n") // headers not finished
+		busy = append(busy, c)
+	}
+	time.Sleep(200 * time.Millisecond)
 	waiting, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -99,15 +161,12 @@ func TestTheServerClosesIdleConnectionsAndCapsThem(t *testing.T) {
 	_, _ = io.WriteString(waiting, "GET /-/healthy HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
 	_ = waiting.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	if _, err := waiting.Read(make([]byte, 1)); err == nil || !isTimeout(err) {
-		t.Fatalf("a fourth connection was served over a cap of three: %v", err)
+		t.Fatalf("a fourth connection was served over a cap of three busy ones: %v", err)
 	}
-	held[0].Close()
+	busy[0].Close()
 	_ = waiting.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if resp, err := http.ReadResponse(bufio.NewReader(waiting), nil); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("the waiting connection was not served once a slot freed: %v", err)
-	}
-	for _, c := range held[1:] {
-		c.Close()
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/netutil"
 
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -82,6 +81,8 @@ func (s *Server) serve(srv *http.Server, flags *web.FlagConfig, logger *slog.Log
 			_ = l.Close()
 		}
 	}()
+	limiter := newConnLimiter(s.maxConnections)
+	srv.ConnState = limiter.connState
 	for _, address := range *flags.WebListenAddresses {
 		if strings.HasPrefix(address, "vsock://") {
 			return web.ListenAndServe(srv, flags, logger)
@@ -90,7 +91,7 @@ func (s *Server) serve(srv *http.Server, flags *web.FlagConfig, logger *slog.Log
 		if err != nil {
 			return err
 		}
-		listeners = append(listeners, netutil.LimitListener(l, s.maxConnections))
+		listeners = append(listeners, limiter.listener(l))
 	}
 	return web.ServeMultiple(listeners, srv, flags, logger)
 }
