@@ -172,6 +172,14 @@ type cycleResult struct {
 
 func (b *bench) cycle() cycleResult {
 	b.estate.SetLatency(b.o.latency)
+	if b.o.cpuProfile != "" {
+		go func() {
+			secs := strconv.Itoa(max(int(b.o.cycle/time.Second), 1))
+			if prof, err := get(b.base+"/debug/pprof/profile?seconds="+secs, b.o.cycle+30*time.Second); err == nil {
+				_ = os.WriteFile(b.o.cpuProfile, []byte(prof), 0o600)
+			}
+		}()
+	}
 	own0, _ := get(b.base+"/metrics", 5*time.Second)
 	cpu0 := b.exporter.cpu()
 	res := spread(b.probeURLs(), b.o.cycle, b.o.cycle)

@@ -23,6 +23,7 @@ type options struct {
 	cycle               time.Duration
 	overheadRuns        int
 	heapProfile         string
+	cpuProfile          string
 	// scenario is hybrid (the default: four TLS hosts, three redirects)
 	// or onprem (Exchange with its client access services, one hop).
 	scenario string
@@ -44,6 +45,7 @@ func main() {
 	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "latency injected into every DNS and HTTP answer during the cycle")
 	flag.DurationVar(&o.overheadRT, "overhead-latency", 20*time.Millisecond, "latency per round trip for the single-probe overhead measurement")
 	flag.IntVar(&o.overheadRuns, "overhead-runs", 10, "single probes for the overhead measurement")
+	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write the exporter's CPU profile of the cycle to this file")
 	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the exporter's heap profile, taken in the middle of the burst, to this file")
 	flag.DurationVar(&o.cycle, "cycle", 10*time.Second, "scrape interval the mailboxes are spread over (and their scrape timeout)")
 	flag.StringVar(&o.scenario, "scenario", "hybrid", "hybrid (four TLS hosts and three redirects per chain) or onprem (Exchange with EWS, MAPI/HTTP, OAB and OWA on mail.<domain>)")
