@@ -37,7 +37,7 @@ out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "$(nproc) CPUs, $(go version | cut -d' ' -f3), blackbox: ${blackbox:-none}"
   "$work/scale" -exporter "$work/autodiscover_exporter" -floor "$work/floor" ${blackbox:+-blackbox "$blackbox"} "$@" 2> "$work/stderr"
   if [ -n "$growth" ]; then
-    "$work/scale" -exporter "$work/autodiscover_exporter" -growth "$growth" -growth-cycle "${BENCH_GROWTH_CYCLE:-60s}" 2>> "$work/stderr"
+    "$work/scale" -exporter "$work/autodiscover_exporter" -floor "$work/floor" -growth "$growth" -growth-cycle "${BENCH_GROWTH_CYCLE:-60s}" 2>> "$work/stderr"
   fi
 } | tee "$out"
 echo "(written to $out)"

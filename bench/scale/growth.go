@@ -39,6 +39,9 @@ type growthRow struct {
 	peakRSS    int64
 	cpuPerMs   float64
 	allocsPerC float64
+	// floorPerMs is the floor's CPU per chain over the same cycle (0
+	// without -floor).
+	floorPerMs float64
 }
 
 // runGrowth measures how the cost grows: per row a fresh estate and
@@ -62,20 +65,34 @@ func runGrowth(o options) error {
 			return err
 		}
 		c := b.cycle()
-		rows = append(rows, growthRow{mailboxes: n, cycle: c, peakRSS: b.exporter.peakRSS(),
+		row := growthRow{mailboxes: n, cycle: c, peakRSS: b.exporter.peakRSS(),
 			cpuPerMs:   float64(c.cpu.Microseconds()) / 1000 / float64(n),
-			allocsPerC: c.mallocs / float64(n)})
+			allocsPerC: c.mallocs / float64(n)}
 		stop()
+		if o.floor != "" {
+			f, err := runFloor(ctx, ro, b)
+			if err != nil {
+				cancel()
+				b.close()
+				return err
+			}
+			row.floorPerMs = float64(f.cpu.Microseconds()) / 1000 / float64(max(f.chains, 1))
+		}
+		rows = append(rows, row)
 		cancel()
 		b.close()
 	}
 	fmt.Printf("\n## How cost grows (each row a fresh exporter; mailboxes spread over %v, %v per round trip)\n\n", o.growthCycle, o.latency)
-	fmt.Printf("| mailboxes | chains that returned settings | CPU per chain | allocations per chain | p50 / p99 probe duration | p99 ÷ p50 | peak RSS |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| mailboxes | chains that returned settings | CPU per chain | the floor's | ÷ floor | allocations per chain | p50 / p99 probe duration | p99 ÷ p50 | peak RSS | RSS per mailbox |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	lo, hi := rows[0].cpuPerMs, rows[0].cpuPerMs
 	for _, r := range rows {
 		p50, p99 := percentile(r.cycle.durations, 0.5), percentile(r.cycle.durations, 0.99)
-		fmt.Printf("| %d | %d | %.2f ms | %.0f | %v / %v | %.2f | %.1f MiB |\n", r.mailboxes, r.cycle.succeeded, r.cpuPerMs, r.allocsPerC,
-			p50.Round(time.Millisecond), p99.Round(time.Millisecond), float64(p99)/float64(max(p50, 1)), float64(r.peakRSS)/(1<<20))
+		ratio := "–"
+		if r.floorPerMs > 0 {
+			ratio = fmt.Sprintf("%.2f", r.cpuPerMs/r.floorPerMs)
+		}
+		fmt.Printf("| %d | %d | %.2f ms | %.2f ms | %s | %.0f | %v / %v | %.2f | %.1f MiB | %.0f KiB |\n", r.mailboxes, r.cycle.succeeded, r.cpuPerMs, r.floorPerMs, ratio, r.allocsPerC,
+			p50.Round(time.Millisecond), p99.Round(time.Millisecond), float64(p99)/float64(max(p50, 1)), float64(r.peakRSS)/(1<<20), float64(r.peakRSS)/1024/float64(r.mailboxes))
 		lo, hi = min(lo, r.cpuPerMs), max(hi, r.cpuPerMs)
 	}
 	fmt.Printf("\nCPU per chain varies by %.1f %% over the rows (target: within 10 %%).\n", 100*(hi-lo)/lo)
