@@ -25,7 +25,9 @@ func newConnLimiter(n int) *connLimiter {
 }
 
 // listener wraps l: its connections count toward the cap.
-func (cl *connLimiter) listener(l net.Listener) net.Listener { return &limitedListener{Listener: l, cl: cl} }
+func (cl *connLimiter) listener(l net.Listener) net.Listener {
+	return &limitedListener{Listener: l, cl: cl}
+}
 
 // connState is the http.Server's ConnState hook: it tells the limiter
 // which connections are idle.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/exporter-toolkit/web"
 )
