@@ -294,14 +294,13 @@ func (r *run) exchangeCredentials(ctx context.Context, rec *recorder, t target, 
 			rec.record(t, StepCredentials, started, addr, nil, fmt.Sprintf("%s credentials of %s sent; server answered HTTP %d", ch.Scheme, auth.Identity(), resp.status))
 			return resp, true
 		}
+		// A 401 without the scheme's challenge goes to the exchange as an
+		// empty one: each scheme knows whether that refuses a password
+		// (Basic, NTLM, a token) or only a ticket the KDC already vouched
+		// for (Kerberos).
 		again, found := sameScheme(ParseChallenges(resp.header), ch.Scheme)
-		if _, kerberos := auth.(*Kerberos); !found && kerberos {
-			// The KDC took the password; the web server refusing the
-			// ticket is no failed logon, so no back-off.
-			return fail(failf(ClassAuthFailed, "the server refused the Kerberos ticket of %s (HTTP 401 without a %s challenge)", auth.Identity(), ch.Scheme))
-		}
 		if !found {
-			return refused(ClassAuthFailed, "the server refused the %s credentials of %s (HTTP 401 without a %s challenge)", ch.Scheme, auth.Identity(), ch.Scheme)
+			again = Challenge{Scheme: ch.Scheme}
 		}
 		ch = again
 	}
