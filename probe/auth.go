@@ -63,14 +63,7 @@ type Basic struct {
 }
 
 // Choose implements Authenticator.
-func (b *Basic) Choose(offered []Challenge) (Challenge, bool) {
-	for _, c := range offered {
-		if strings.EqualFold(c.Scheme, "Basic") {
-			return c, true
-		}
-	}
-	return Challenge{}, false
-}
+func (b *Basic) Choose(offered []Challenge) (Challenge, bool) { return sameScheme(offered, "Basic") }
 
 // NewExchange implements Authenticator.
 func (b *Basic) NewExchange(string) Exchange { return &basicExchange{b: b} }
@@ -364,6 +357,17 @@ func bearerAuthorizationURI(cs []Challenge) string {
 		}
 	}
 	return ""
+}
+
+// preferredScheme is the offered challenge of the first of schemes the
+// server offers, in the authenticator's order of preference.
+func preferredScheme(offered []Challenge, schemes ...string) (Challenge, bool) {
+	for _, scheme := range schemes {
+		if c, ok := sameScheme(offered, scheme); ok {
+			return c, true
+		}
+	}
+	return Challenge{}, false
 }
 
 func sameScheme(cs []Challenge, scheme string) (Challenge, bool) {

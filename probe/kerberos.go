@@ -75,14 +75,7 @@ func newKerberos(c kerberosConfig) (*Kerberos, error) {
 // "Kerberos" scheme. A server offering only NTLM or Basic gets nothing:
 // a kerberos module never falls back to a scheme that needs the password.
 func (k *Kerberos) Choose(offered []Challenge) (Challenge, bool) {
-	for _, scheme := range []string{"Negotiate", "Kerberos"} {
-		for _, c := range offered {
-			if strings.EqualFold(c.Scheme, scheme) {
-				return c, true
-			}
-		}
-	}
-	return Challenge{}, false
+	return preferredScheme(offered, "Negotiate", "Kerberos")
 }
 
 // NewExchange implements Authenticator.
@@ -134,7 +127,7 @@ func isNTLMToken(params string) bool {
 	}
 	// NTLMSSP's signature, or its mechanism OID 1.3.6.1.4.1.311.2.2.10
 	// inside a NegTokenResp.
-	return bytes.HasPrefix(raw, []byte("NTLMSSP\x00")) || bytes.Contains(raw, []byte{0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a}) || bytes.Contains(raw, []byte("NTLMSSP\x00"))
+	return bytes.Contains(raw, []byte("NTLMSSP\x00")) || bytes.Contains(raw, []byte{0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a})
 }
 
 // token returns a SPNEGO NegTokenInit carrying an AP-REQ for spn, logging

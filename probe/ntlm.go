@@ -35,14 +35,7 @@ type NTLM struct {
 // servers accept those under the Negotiate scheme, and Kerberos (the other
 // mechanism Negotiate may carry) needs a domain-joined client.
 func (n *NTLM) Choose(offered []Challenge) (Challenge, bool) {
-	for _, scheme := range []string{"NTLM", "Negotiate"} {
-		for _, c := range offered {
-			if strings.EqualFold(c.Scheme, scheme) {
-				return c, true
-			}
-		}
-	}
-	return Challenge{}, false
+	return preferredScheme(offered, "NTLM", "Negotiate")
 }
 
 // NewExchange implements Authenticator.

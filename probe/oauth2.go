@@ -97,14 +97,7 @@ func (o *OAuth2) fetch(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // Choose implements Authenticator.
-func (o *OAuth2) Choose(offered []Challenge) (Challenge, bool) {
-	for _, c := range offered {
-		if strings.EqualFold(c.Scheme, "Bearer") {
-			return c, true
-		}
-	}
-	return Challenge{}, false
-}
+func (o *OAuth2) Choose(offered []Challenge) (Challenge, bool) { return sameScheme(offered, "Bearer") }
 
 // NewExchange implements Authenticator.
 func (o *OAuth2) NewExchange(string) Exchange { return &bearerExchange{o: o} }
