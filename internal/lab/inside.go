@@ -29,31 +29,23 @@ func (e *Estate) PublishDirectory(host string, d *Directory) error {
 // SCPs name), behind a Basic challenge for password. The settings name
 // host as the server.
 func (e *Estate) AddInternalAutodiscover(host, address, password string) (*Autodiscover, error) {
-	ad := &Autodiscover{
-		Accounts: map[string]string{address: password},
-		Users: map[string]Reply{strings.ToLower(address): {Settings: &Settings{
-			DisplayName: displayName(strings.SplitN(address, "@", 2)[0]),
-			Server:      host,
-		}}},
-	}
-	if err := e.HTTPS(host, ad); err != nil {
-		return nil, fmt.Errorf("lab: serving %s: %w", host, err)
-	}
-	return ad, nil
+	return e.serveInternal(host, address, &Autodiscover{Accounts: map[string]string{address: password}})
 }
 
 // AddKerberosAutodiscover serves Autodiscover for address at host behind
 // Windows authentication that takes Kerberos only: the 401 offers
 // Negotiate, and v verifies the ticket with the host's HTTP service key.
 func (e *Estate) AddKerberosAutodiscover(host, address string, v *KerberosVerifier) (*Autodiscover, error) {
-	ad := &Autodiscover{
-		Kerberos:   v,
-		Challenges: []string{"Negotiate"},
-		Users: map[string]Reply{strings.ToLower(address): {Settings: &Settings{
-			DisplayName: displayName(strings.SplitN(address, "@", 2)[0]),
-			Server:      host,
-		}}},
-	}
+	return e.serveInternal(host, address, &Autodiscover{Kerberos: v, Challenges: []string{"Negotiate"}})
+}
+
+// serveInternal gives ad the settings of address on host and serves it
+// there.
+func (e *Estate) serveInternal(host, address string, ad *Autodiscover) (*Autodiscover, error) {
+	ad.Users = map[string]Reply{strings.ToLower(address): {Settings: &Settings{
+		DisplayName: displayName(strings.SplitN(address, "@", 2)[0]),
+		Server:      host,
+	}}}
 	if err := e.HTTPS(host, ad); err != nil {
 		return nil, fmt.Errorf("lab: serving %s: %w", host, err)
 	}

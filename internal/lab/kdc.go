@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/client"
@@ -82,9 +81,6 @@ type KDC struct {
 	env     []string
 	keytabs map[string]string // principal without realm → keytab path
 	proc    *labProcess
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // StartKDC creates a realm database under o.Dir with the users and
@@ -483,10 +479,5 @@ func (k *KDC) Log() string {
 
 // Close stops krb5kdc and waits for it.
 func (k *KDC) Close() error {
-	k.closeOnce.Do(func() {
-		if k.proc != nil {
-			k.closeErr = k.proc.stop()
-		}
-	})
-	return k.closeErr
+	return k.proc.stop()
 }
