@@ -3,7 +3,6 @@ package probe_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,16 +11,9 @@ import (
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
-// requireKDC skips without Debian's krb5-kdc and fails under CI=true,
-// where .ci/run installs it.
 func requireKDC(t *testing.T) {
 	t.Helper()
-	if path, why := lab.KDCPath(); path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("krb5kdc is needed under CI=true: %s", why)
-		}
-		t.Skipf("krb5kdc is not installed (apt-get install krb5-kdc krb5-admin-server): %s", why)
-	}
+	requireServer(t, lab.KDCPath, "krb5-kdc krb5-admin-server")
 }
 
 const (
@@ -63,10 +55,17 @@ func kerberosEstate(t *testing.T) (*lab.Estate, *lab.KDC, *lab.KerberosVerifier,
 	if _, err := e.AddKerberosAutodiscover(kerbHost, kerbMailbox, v); err != nil {
 		t.Fatal(err)
 	}
+	s := kerberosSettings(e, k)
+	return e, k, v, s
+}
+
+// kerberosSettings is a kerberos module for alice at the autodiscover
+// host, logging in at k.
+func kerberosSettings(e *lab.Estate, k *lab.KDC) probe.Settings {
 	s := settingsFor(e, lab.Mailbox{Address: kerbMailbox})
 	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
 	s.Auth = probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Password: kerbPassword, Realm: realm, KDCs: []string{k.Addr()}}
-	return e, k, v, s
+	return s
 }
 
 func credentialStep(t *testing.T, res *probe.Result) probe.Step {
@@ -236,9 +235,7 @@ func TestKerberosDoesNotSettleForOtherSchemes(t *testing.T) {
 			if err := e.HTTPS(kerbHost, h); err != nil {
 				t.Fatal(err)
 			}
-			s := settingsFor(e, lab.Mailbox{Address: kerbMailbox})
-			s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
-			s.Auth = probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Password: kerbPassword, Realm: realm, KDCs: []string{k.Addr()}}
+			s := kerberosSettings(e, k)
 			res := mustRun(t, kerbMailbox, s)
 			if st := credentialStep(t, res); st.ErrorClass != c.class {
 				t.Fatalf("credentials step %s %q, want %s\n%s", st.ErrorClass, st.Detail, c.class, res.Log())
@@ -271,9 +268,7 @@ func TestKerberosTicketsGoOnlyToPairedDomains(t *testing.T) {
 	if err := e.HTTPS(kerbHost, http.RedirectHandler("https://autodiscover.elsewhere.test/autodiscover/autodiscover.xml", http.StatusFound)); err != nil {
 		t.Fatal(err)
 	}
-	s := settingsFor(e, lab.Mailbox{Address: kerbMailbox})
-	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
-	s.Auth = probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Password: kerbPassword, Realm: realm, KDCs: []string{k.Addr()}}
+	s := kerberosSettings(e, k)
 	res := mustRun(t, kerbMailbox, s)
 	if st := credentialStep(t, res); st.ErrorClass != probe.ClassWithheldDomain {
 		t.Fatalf("credentials step %s %q, want withheld_domain\n%s", st.ErrorClass, st.Detail, res.Log())
@@ -299,9 +294,7 @@ func TestARefusedTicketIsNoWrongPasswordAndStartsNoBackoff(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
-	s := settingsFor(e, lab.Mailbox{Address: kerbMailbox})
-	s.Methods = []probe.Method{probe.MethodAutodiscoverDomain}
-	s.Auth = probe.AuthSettings{Type: probe.AuthKerberos, Username: kerbUser, Password: kerbPassword, Realm: realm, KDCs: []string{k.Addr()}}
+	s := kerberosSettings(e, k)
 	guard := probe.NewBackoff(time.Hour, time.Hour)
 	p, err := probe.NewProber(s, probe.Env{Guard: guard})
 	if err != nil {

@@ -16,17 +16,20 @@ import (
 	"github.com/autodiscover-exporter/autodiscover_exporter/probe"
 )
 
-// requireSlapd skips without Debian's slapd and fails under CI=true,
-// where .ci/run installs it.
-func requireSlapd(t *testing.T) {
+// requireServer skips without the Debian server find looks for, saying
+// which packages install it, and fails under CI=true, where .ci/run
+// installs them.
+func requireServer(t *testing.T, find func() (string, string), packages string) {
 	t.Helper()
-	if path, why := lab.SlapdPath(); path == "" {
+	if path, why := find(); path == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("slapd is needed under CI=true: %s", why)
+			t.Fatalf("%s is needed under CI=true: %s", packages, why)
 		}
-		t.Skipf("slapd is not installed (apt-get install slapd ldap-utils): %s", why)
+		t.Skipf("not installed (apt-get install %s): %s", packages, why)
 	}
 }
+
+func requireSlapd(t *testing.T) { t.Helper(); requireServer(t, lab.SlapdPath, "slapd ldap-utils") }
 
 // The inside estate: the forest corp.contoso.test, whose domain
 // controller dc1 holds the SCPs, and the Client Access servers they name.
