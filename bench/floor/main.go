@@ -34,17 +34,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-)
 
-// Job is what the parent hands over.
-type Job struct {
-	DNSServer string            `json:"dns_server"`
-	ConnectTo map[string]string `json:"connect_to"`
-	CAFile    string            `json:"ca_file"`
-	Username  string            `json:"username"`
-	Password  string            `json:"password"`
-	Mailboxes []string          `json:"mailboxes"`
-}
+	"github.com/autodiscover-exporter/autodiscover_exporter/bench/floorjob"
+)
 
 func main() {
 	jobFile := flag.String("job", "", "the job file (JSON)")
@@ -61,7 +53,7 @@ func run(jobFile string, cycle time.Duration) error {
 	if err != nil {
 		return err
 	}
-	var job Job
+	var job floorjob.Job
 	if err := json.Unmarshal(data, &job); err != nil {
 		return err
 	}
@@ -98,7 +90,7 @@ func run(jobFile string, cycle time.Duration) error {
 }
 
 type client struct {
-	job   Job
+	job   floorjob.Job
 	roots *x509.CertPool
 	auth  string
 }

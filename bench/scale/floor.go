@@ -10,17 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// floorJob is what bench/floor reads (its Job).
-type floorJob struct {
-	DNSServer string            `json:"dns_server"`
-	ConnectTo map[string]string `json:"connect_to"`
-	CAFile    string            `json:"ca_file"`
-	Username  string            `json:"username"`
-	Password  string            `json:"password"`
-	Mailboxes []string          `json:"mailboxes"`
-}
+	"github.com/autodiscover-exporter/autodiscover_exporter/bench/floorjob"
+)
 
 // floorResult is the minimal client's run over the same cycle.
 type floorResult struct {
@@ -32,7 +24,7 @@ type floorResult struct {
 // the cycle under the same injected latency, and reads its CPU time from
 // /proc just before it exits.
 func runFloor(ctx context.Context, o options, b *bench) (floorResult, error) {
-	job := floorJob{DNSServer: b.estate.DNSAddr(), ConnectTo: b.estate.ConnectTo(), CAFile: b.caPath(), Username: benchAccount, Password: benchPassword}
+	job := floorjob.Job{DNSServer: b.estate.DNSAddr(), ConnectTo: b.estate.ConnectTo(), CAFile: b.caPath(), Username: benchAccount, Password: benchPassword}
 	for _, mb := range b.mailboxes {
 		job.Mailboxes = append(job.Mailboxes, mb.Address)
 	}
