@@ -119,28 +119,20 @@ var ldapPorts = map[string]bool{"389": true, "636": true, "3268": true, "3269": 
 // goroutine reads.
 type cappedConn struct {
 	net.Conn
-	left int64
-	msg  berFramer
+	budget budgetReader
+	msg    berFramer
 }
 
 func newCappedConn(c net.Conn, limit int64) *cappedConn {
-	return &cappedConn{Conn: c, left: limit}
+	cc := &cappedConn{Conn: c}
+	cc.budget = budgetReader{r: c, left: limit}
+	return cc
 }
 
-var (
-	errLDAPTooLarge   = errors.New("the directory sent more than the probe reads from one connection")
-	errLDAPMessageBig = fmt.Errorf("the directory sent an LDAP message over %d KiB", maxLDAPMessage>>10)
-)
+var errLDAPMessageBig = fmt.Errorf("the directory sent an LDAP message over %d KiB", maxLDAPMessage>>10)
 
 func (c *cappedConn) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, errLDAPTooLarge
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	c.left -= int64(n)
+	n, err := c.budget.Read(p)
 	if ferr := c.msg.feed(p[:n], maxLDAPMessage); ferr != nil {
 		return 0, ferr
 	}
@@ -236,9 +228,9 @@ func ldapNetError(doing string, err error, timeout time.Duration) *Error {
 		err = le.Err
 	}
 	switch {
-	case errors.Is(err, errLDAPTooLarge), errors.Is(err, errLDAPMessageBig),
+	case errors.Is(err, errResponseTooLarge), errors.Is(err, errLDAPMessageBig),
 		// go-ldap passes the reader's error on as text only.
-		strings.Contains(err.Error(), errLDAPTooLarge.Error()), strings.Contains(err.Error(), errLDAPMessageBig.Error()):
+		strings.Contains(err.Error(), errResponseTooLarge.Error()), strings.Contains(err.Error(), errLDAPMessageBig.Error()):
 		return failf(ClassResponseTooLarge, "%s: %v", doing, err)
 	case isTimeout(err):
 		return failf(ClassTimeout, "%s: no answer within %s", doing, timeout)

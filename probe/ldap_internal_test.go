@@ -2,6 +2,7 @@ package probe
 
 import (
 	"errors"
+	"net"
 	"testing"
 )
 
@@ -36,5 +37,31 @@ func TestLDAPMessagesOverTheCapAreRefusedBeforeDecoding(t *testing.T) {
 	var f berFramer
 	if err := f.feed([]byte{0x30, 0x80}, maxLDAPMessage); err == nil {
 		t.Error("an indefinite length was taken")
+	}
+}
+
+func TestADirectoryConnectionReadsNoMoreThanItsBudget(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	go func() {
+		defer server.Close()
+		msg := []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}
+		for i := 0; i < 1000; i++ { // 7,000 bytes of small, valid messages
+			if _, err := server.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	c := newCappedConn(client, 4096)
+	buf := make([]byte, 512)
+	read := 0
+	var err error
+	for err == nil {
+		var n int
+		n, err = c.Read(buf)
+		read += n
+	}
+	if !errors.Is(err, errResponseTooLarge) || read != 4096 {
+		t.Errorf("read %d bytes, then %v; want 4096 and the budget's error", read, err)
 	}
 }
